@@ -1,0 +1,1 @@
+//! Criterion benchmarks of Umbra's wire crates side by side with monero-epee.

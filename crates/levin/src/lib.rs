@@ -1,0 +1,1 @@
+//! The levin framing protocol used by Monero P2P: bucket header, tokio codec, fragments.

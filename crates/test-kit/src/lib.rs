@@ -1,0 +1,1 @@
+//! Test kit: starts real monerod processes on loopback and wraps the RPC calls tests need.
