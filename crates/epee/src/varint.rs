@@ -1,0 +1,119 @@
+//! epee's varint: the two low bits of the first byte give the width (1, 2, 4 or 8 bytes),
+//! the remaining bits, little-endian, give the value.
+//!
+//! This is not LEB128 (the Monero *consensus* varint); it is only used inside epee for
+//! object field counts, array lengths and string lengths.
+
+use bytes::BufMut;
+
+use crate::Error;
+
+/// Largest value a varint can carry (62 bits).
+pub const MAX_VARINT: u64 = (1 << 62) - 1;
+
+/// Number of bytes [`write_varint`] uses for `value`.
+#[must_use]
+pub const fn varint_len(value: u64) -> usize {
+    if value <= 63 {
+        1
+    } else if value <= 16_383 {
+        2
+    } else if value <= 1_073_741_823 {
+        4
+    } else {
+        8
+    }
+}
+
+/// Writes `value` in the shortest width, as monerod's `pack_varint` does.
+///
+/// # Errors
+/// [`Error::VarintTooLarge`] if `value` exceeds [`MAX_VARINT`].
+#[inline]
+pub fn write_varint<B: BufMut>(dst: &mut B, value: u64) -> Result<(), Error> {
+    match varint_len(value) {
+        1 => dst.put_u8((value as u8) << 2),
+        2 => dst.put_u16_le(((value as u16) << 2) | 1),
+        4 => dst.put_u32_le(((value as u32) << 2) | 2),
+        _ => {
+            if value > MAX_VARINT {
+                return Err(Error::VarintTooLarge(value));
+            }
+            dst.put_u64_le((value << 2) | 3);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a varint from the start of `src`, returning the value and the number of bytes used.
+///
+/// # Errors
+/// [`Error::Truncated`] if `src` ends inside the varint.
+#[inline]
+pub fn read_varint(src: &[u8]) -> Result<(u64, usize), Error> {
+    let first = *src.first().ok_or(Error::Truncated {
+        needed: 1,
+        remaining: 0,
+    })?;
+    let width = 1usize << (first & 3);
+    let bytes = src.get(..width).ok_or(Error::Truncated {
+        needed: width,
+        remaining: src.len(),
+    })?;
+    let mut raw = [0u8; 8];
+    for (dst, src) in raw.iter_mut().zip(bytes) {
+        *dst = *src;
+    }
+    Ok((u64::from_le_bytes(raw) >> 2, width))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_switch_at_monerods_boundaries() {
+        for (value, width) in [
+            (0, 1),
+            (63, 1),
+            (64, 2),
+            (16_383, 2),
+            (16_384, 4),
+            (1_073_741_823, 4),
+            (1_073_741_824, 8),
+            (MAX_VARINT, 8),
+        ] {
+            let mut buf = Vec::new();
+            write_varint(&mut buf, value).unwrap();
+            assert_eq!(buf.len(), width, "{value}");
+            assert_eq!(read_varint(&buf).unwrap(), (value, width));
+        }
+    }
+
+    #[test]
+    fn known_encodings() {
+        let mut buf = Vec::new();
+        write_varint(&mut buf, 1).unwrap();
+        assert_eq!(buf, [0x04]);
+        buf.clear();
+        write_varint(&mut buf, 300).unwrap();
+        assert_eq!(buf, [0xb1, 0x04]);
+    }
+
+    #[test]
+    fn too_large_is_an_error() {
+        assert!(matches!(
+            write_varint(&mut Vec::new(), MAX_VARINT + 1),
+            Err(Error::VarintTooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn truncated_is_an_error() {
+        assert!(matches!(read_varint(&[]), Err(Error::Truncated { .. })));
+        assert!(matches!(
+            read_varint(&[0x02, 0, 0]),
+            Err(Error::Truncated { needed: 4, .. })
+        ));
+    }
+}
