@@ -1,0 +1,770 @@
+//! A small blocking client for monerod's JSON-RPC interface (`http://127.0.0.1:R/json_rpc`),
+//! with typed responses for the calls tests need.
+//!
+//! Every call is bounded by a timeout. A response counts as a success only when it has no
+//! JSON-RPC `error` object and its `result.status` is `"OK"`; `"BUSY"` becomes
+//! [`RpcError::Busy`], any other status [`RpcError::Status`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A 32-byte hash (block id, transaction id), as raw bytes.
+pub type Hash = [u8; 32];
+
+/// Default bound on one RPC request: connect, send, wait for and read the answer.
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Extra time `generateblocks` gets per requested block, on top of the client's timeout.
+/// A regtest block with fixed difficulty 1 takes tens of milliseconds on a 2-core machine,
+/// more when the RandomX seed changes; this is generous on purpose.
+const GENERATE_TIME_PER_BLOCK: Duration = Duration::from_millis(500);
+
+/// Upper bound on one `generateblocks` request, however many blocks it asks for.
+const MAX_GENERATE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Largest response body the client reads (64 MiB; a header is under 1 KiB).
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How much of an unexpected response body an error message quotes.
+const BODY_EXCERPT_CHARS: usize = 300;
+
+/// What went wrong with one RPC call. Every variant names the JSON-RPC method.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RpcError {
+    /// The HTTP exchange failed: connection refused, timeout, broken connection.
+    #[error("{method}: HTTP request to {url} failed: {source}")]
+    Http {
+        /// The JSON-RPC method.
+        method: String,
+        /// The endpoint.
+        url: String,
+        /// What ureq reported.
+        #[source]
+        source: Box<ureq::Error>,
+    },
+    /// monerod answered with an HTTP status other than 200.
+    #[error("{method}: HTTP status {status} from {url}: {body}")]
+    HttpStatus {
+        /// The JSON-RPC method.
+        method: String,
+        /// The endpoint.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The response was not the JSON this client expects.
+    #[error("{method}: could not decode the response ({source}): {body}")]
+    Decode {
+        /// The JSON-RPC method.
+        method: String,
+        /// What serde reported.
+        #[source]
+        source: serde_json::Error,
+        /// The start of the response body.
+        body: String,
+    },
+    /// The response carried a JSON-RPC `error` object (unknown method, bad parameters,
+    /// block not found, ...).
+    #[error("{method}: RPC error {code}: {message}")]
+    Rpc {
+        /// The JSON-RPC method.
+        method: String,
+        /// monerod's error code (negative; `-32601` is "Method not found").
+        code: i64,
+        /// monerod's message.
+        message: String,
+    },
+    /// `result.status` was `"BUSY"`: monerod does not consider itself synchronised yet.
+    /// `generateblocks` and `get_last_block_header` answer this on a fresh regtest node with
+    /// no peers; see the crate docs.
+    #[error("{method}: monerod answered BUSY (it does not consider itself synchronised)")]
+    Busy {
+        /// The JSON-RPC method.
+        method: String,
+    },
+    /// `result.status` was neither `"OK"` nor `"BUSY"` (or was missing).
+    #[error("{method}: status {status:?}, expected \"OK\"")]
+    Status {
+        /// The JSON-RPC method.
+        method: String,
+        /// The status monerod reported (empty when the field was missing).
+        status: String,
+    },
+    /// The blocking task running the call panicked or was cancelled
+    /// (only from [`RpcClient::run_blocking`]).
+    #[error("the blocking task running the RPC call failed: {0}")]
+    Task(String),
+}
+
+impl RpcError {
+    /// Whether this is [`RpcError::Busy`].
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Busy { .. })
+    }
+}
+
+/// A blocking JSON-RPC client for one monerod.
+///
+/// Cheap to clone (the connection pool is shared) and `Send + Sync`. From async code, run
+/// calls on the blocking pool, for example with [`RpcClient::run_blocking`]:
+///
+/// ```no_run
+/// # async fn demo(rpc: umbra_test_kit::RpcClient) -> Result<(), umbra_test_kit::RpcError> {
+/// let info = rpc.run_blocking(|rpc| rpc.get_info()).await?;
+/// assert_eq!(info.height, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RpcClient {
+    url: String,
+    agent: ureq::Agent,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RpcClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpcClient")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcClient {
+    /// A client for the monerod whose RPC port is at `addr`, with [`DEFAULT_RPC_TIMEOUT`].
+    pub fn new(addr: SocketAddr) -> Self {
+        Self::with_timeout(addr, DEFAULT_RPC_TIMEOUT)
+    }
+
+    /// A client whose requests each take at most `timeout` (`generateblocks` gets more; see
+    /// [`RpcClient::generateblocks_with`]).
+    pub fn with_timeout(addr: SocketAddr, timeout: Duration) -> Self {
+        let agent = ureq::Agent::config_builder()
+            // Never route loopback RPC through a proxy from the environment.
+            .proxy(None)
+            // HTTP errors are turned into `RpcError::HttpStatus` with the body quoted.
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .new_agent();
+        Self {
+            url: format!("http://{addr}/json_rpc"),
+            agent,
+            timeout,
+        }
+    }
+
+    /// The JSON-RPC endpoint, `http://127.0.0.1:R/json_rpc`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound on one request.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Calls any JSON-RPC `method` with `params` and decodes `result` into `R`, after checking
+    /// for an `error` object and that `result.status` is `"OK"`.
+    pub fn call<P, R>(&self, method: &str, params: &P) -> Result<R, RpcError>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.call_with_timeout(method, params, self.timeout)
+    }
+
+    fn call_with_timeout<P, R>(
+        &self,
+        method: &str,
+        params: &P,
+        timeout: Duration,
+    ) -> Result<R, RpcError>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let request = JsonRpcRequest {
+            jsonrpc: "2.0",
+            id: "0",
+            method,
+            params,
+        };
+        tracing::debug!(url = %self.url, method, "monerod RPC call");
+        let http = |source: ureq::Error| RpcError::Http {
+            method: method.to_owned(),
+            url: self.url.clone(),
+            source: Box::new(source),
+        };
+        let mut response = self
+            .agent
+            .post(&self.url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .send_json(&request)
+            .map_err(http)?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_string()
+            .map_err(http)?;
+        if status != 200 {
+            return Err(RpcError::HttpStatus {
+                method: method.to_owned(),
+                url: self.url.clone(),
+                status,
+                body: excerpt(&body),
+            });
+        }
+        decode_response(method, &body)
+    }
+
+    /// `get_info`: height, top block, difficulty, sync state, connections.
+    pub fn get_info(&self) -> Result<GetInfo, RpcError> {
+        self.call("get_info", &Empty {})
+    }
+
+    /// `generateblocks`: mines `amount_of_blocks` blocks on top of the current chain, paying
+    /// `wallet_address` (for example [`MINING_ADDRESS`](crate::MINING_ADDRESS)).
+    ///
+    /// Answers [`RpcError::Busy`] while monerod does not consider itself synchronised.
+    pub fn generateblocks(
+        &self,
+        amount_of_blocks: u64,
+        wallet_address: &str,
+    ) -> Result<GenerateBlocks, RpcError> {
+        self.generateblocks_with(&GenerateBlocksRequest::new(
+            amount_of_blocks,
+            wallet_address,
+        ))
+    }
+
+    /// `generateblocks` with every parameter (`prev_block` forks from an older block).
+    ///
+    /// The request may take longer than the client's timeout: it gets an extra half second
+    /// per requested block, at most an hour in all.
+    pub fn generateblocks_with(
+        &self,
+        request: &GenerateBlocksRequest,
+    ) -> Result<GenerateBlocks, RpcError> {
+        let blocks = u32::try_from(request.amount_of_blocks).unwrap_or(u32::MAX);
+        let timeout = self
+            .timeout
+            .saturating_add(GENERATE_TIME_PER_BLOCK.saturating_mul(blocks))
+            .min(MAX_GENERATE_TIMEOUT)
+            .max(self.timeout);
+        self.call_with_timeout("generateblocks", request, timeout)
+    }
+
+    /// `get_block` by height.
+    pub fn get_block_by_height(&self, height: u64) -> Result<Block, RpcError> {
+        self.call("get_block", &HeightParam { height })
+    }
+
+    /// `get_block` by block hash.
+    pub fn get_block_by_hash(&self, hash: &Hash) -> Result<Block, RpcError> {
+        self.call("get_block", &HashParam { hash: *hash })
+    }
+
+    /// `get_block_header_by_height`.
+    pub fn get_block_header_by_height(&self, height: u64) -> Result<BlockHeader, RpcError> {
+        self.call::<_, HeaderResult>("get_block_header_by_height", &HeightParam { height })
+            .map(|r| r.block_header)
+    }
+
+    /// `get_block_header_by_hash`.
+    pub fn get_block_header_by_hash(&self, hash: &Hash) -> Result<BlockHeader, RpcError> {
+        self.call::<_, HeaderResult>("get_block_header_by_hash", &HashParam { hash: *hash })
+            .map(|r| r.block_header)
+    }
+
+    /// `get_last_block_header`: the header of the top block.
+    ///
+    /// monerod answers [`RpcError::Busy`] here while it does not consider itself
+    /// synchronised; [`RpcClient::get_info`] and
+    /// [`RpcClient::get_block_header_by_height`] work in that state.
+    pub fn get_last_block_header(&self) -> Result<BlockHeader, RpcError> {
+        self.call::<_, HeaderResult>("get_last_block_header", &Empty {})
+            .map(|r| r.block_header)
+    }
+
+    /// `get_block_headers_range`: headers of the blocks `start_height..=end_height`.
+    pub fn get_block_headers_range(
+        &self,
+        start_height: u64,
+        end_height: u64,
+    ) -> Result<Vec<BlockHeader>, RpcError> {
+        self.call::<_, HeadersResult>(
+            "get_block_headers_range",
+            &RangeParam {
+                start_height,
+                end_height,
+            },
+        )
+        .map(|r| r.headers)
+    }
+
+    /// Runs `f` with a clone of this client on tokio's blocking pool and awaits it, so async
+    /// tests can call the blocking methods without stalling the runtime:
+    /// `rpc.run_blocking(|rpc| rpc.get_info()).await`.
+    ///
+    /// Must be called from within a tokio runtime. A panic inside `f` is returned as
+    /// [`RpcError::Task`].
+    pub async fn run_blocking<T, F>(&self, f: F) -> Result<T, RpcError>
+    where
+        F: FnOnce(&RpcClient) -> Result<T, RpcError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let client = self.clone();
+        tokio::task::spawn_blocking(move || f(&client))
+            .await
+            .map_err(|e| RpcError::Task(e.to_string()))?
+    }
+}
+
+/// Decodes a JSON-RPC response body: `error` object, then `result.status`, then `result`.
+fn decode_response<R: DeserializeOwned>(method: &str, body: &str) -> Result<R, RpcError> {
+    let decode = |source| RpcError::Decode {
+        method: method.to_owned(),
+        source,
+        body: excerpt(body),
+    };
+    let envelope: JsonRpcResponse = serde_json::from_str(body).map_err(decode)?;
+    if let Some(error) = envelope.error {
+        return Err(RpcError::Rpc {
+            method: method.to_owned(),
+            code: error.code,
+            message: error.message,
+        });
+    }
+    let result = envelope.result.unwrap_or(serde_json::Value::Null);
+    let status = result
+        .get("status")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    match status {
+        "OK" => serde_json::from_value(result).map_err(decode),
+        "BUSY" => Err(RpcError::Busy {
+            method: method.to_owned(),
+        }),
+        other => Err(RpcError::Status {
+            method: method.to_owned(),
+            status: other.to_owned(),
+        }),
+    }
+}
+
+fn excerpt(body: &str) -> String {
+    let mut out: String = body.chars().take(BODY_EXCERPT_CHARS).collect();
+    if out.len() < body.len() {
+        out.push_str("...");
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonRpcRequest<'a, P: ?Sized> {
+    jsonrpc: &'static str,
+    id: &'static str,
+    method: &'a str,
+    params: &'a P,
+}
+
+#[derive(Deserialize)]
+struct JsonRpcResponse {
+    #[serde(default)]
+    result: Option<serde_json::Value>,
+    #[serde(default)]
+    error: Option<JsonRpcErrorObject>,
+}
+
+#[derive(Deserialize)]
+struct JsonRpcErrorObject {
+    code: i64,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+#[derive(Serialize)]
+struct HeightParam {
+    height: u64,
+}
+
+#[derive(Serialize)]
+struct HashParam {
+    #[serde(serialize_with = "ser_hash")]
+    hash: Hash,
+}
+
+#[derive(Serialize)]
+struct RangeParam {
+    start_height: u64,
+    end_height: u64,
+}
+
+#[derive(Deserialize)]
+struct HeaderResult {
+    block_header: BlockHeader,
+}
+
+#[derive(Deserialize)]
+struct HeadersResult {
+    #[serde(default)]
+    headers: Vec<BlockHeader>,
+}
+
+/// Joins monerod's split 128-bit difficulty (`x` low 64 bits, `x_top64` high 64 bits).
+fn wide(low: u64, top64: u64) -> u128 {
+    (u128::from(top64) << 64) | u128::from(low)
+}
+
+/// The answer to `get_info` (the fields tests use; monerod sends more).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct GetInfo {
+    /// Always `"OK"` here (other statuses are errors).
+    pub status: String,
+    /// Number of blocks in the chain (1 on a fresh regtest node: just genesis).
+    pub height: u64,
+    /// Height the node believes the network is at; 0 until a peer reports a higher chain.
+    pub target_height: u64,
+    /// Hash of the top block.
+    #[serde(deserialize_with = "de_hash")]
+    pub top_block_hash: Hash,
+    /// Low 64 bits of the next block's difficulty.
+    pub difficulty: u64,
+    /// High 64 bits of the next block's difficulty.
+    pub difficulty_top64: u64,
+    /// Low 64 bits of the chain's cumulative difficulty.
+    pub cumulative_difficulty: u64,
+    /// High 64 bits of the chain's cumulative difficulty.
+    pub cumulative_difficulty_top64: u64,
+    /// Whether the node considers itself synchronised (if not, `generateblocks` is BUSY).
+    pub synchronized: bool,
+    /// Whether the node is downloading blocks from a peer.
+    pub busy_syncing: bool,
+    /// Whether the node runs with `--offline`.
+    pub offline: bool,
+    /// `"fakechain"` on regtest, else `"mainnet"`, `"testnet"` or `"stagenet"`.
+    pub nettype: String,
+    /// Number of inbound P2P connections.
+    pub incoming_connections_count: u64,
+    /// Number of outbound P2P connections.
+    pub outgoing_connections_count: u64,
+    /// Size of the white peer list.
+    pub white_peerlist_size: u64,
+    /// Size of the gray peer list.
+    pub grey_peerlist_size: u64,
+    /// Number of transactions in the chain (coinbase included).
+    pub tx_count: u64,
+    /// Number of transactions in the pool.
+    pub tx_pool_size: u64,
+    /// Number of alternative blocks known.
+    pub alt_blocks_count: u64,
+    /// monerod's version, for example `"0.18.0.0-unknown"`.
+    pub version: String,
+}
+
+impl GetInfo {
+    /// The cumulative difficulty as one 128-bit number.
+    pub fn cumulative_difficulty_u128(&self) -> u128 {
+        wide(self.cumulative_difficulty, self.cumulative_difficulty_top64)
+    }
+
+    /// The next block's difficulty as one 128-bit number.
+    pub fn difficulty_u128(&self) -> u128 {
+        wide(self.difficulty, self.difficulty_top64)
+    }
+}
+
+/// Parameters of `generateblocks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GenerateBlocksRequest {
+    /// How many blocks to mine.
+    pub amount_of_blocks: u64,
+    /// Mainnet-format address the coinbase pays (regtest uses mainnet addresses).
+    pub wallet_address: String,
+    /// Mine the first block on top of this block instead of the top: forks the chain (later
+    /// blocks of the same call follow the new block).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_hash"
+    )]
+    pub prev_block: Option<Hash>,
+    /// Nonce to start from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starting_nonce: Option<u32>,
+}
+
+impl GenerateBlocksRequest {
+    /// Mine `amount_of_blocks` on the top block, paying `wallet_address`.
+    pub fn new(amount_of_blocks: u64, wallet_address: &str) -> Self {
+        Self {
+            amount_of_blocks,
+            wallet_address: wallet_address.to_owned(),
+            prev_block: None,
+            starting_nonce: None,
+        }
+    }
+
+    /// Fork: mine the first block on top of `hash`.
+    pub fn prev_block(mut self, hash: Hash) -> Self {
+        self.prev_block = Some(hash);
+        self
+    }
+
+    /// Start the nonce search at `nonce`.
+    pub fn starting_nonce(mut self, nonce: u32) -> Self {
+        self.starting_nonce = Some(nonce);
+        self
+    }
+}
+
+/// The answer to `generateblocks`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct GenerateBlocks {
+    /// Hashes of the mined blocks, in order.
+    #[serde(default, deserialize_with = "de_hashes")]
+    pub blocks: Vec<Hash>,
+    /// Height of the last mined block (the top block's height, which is `get_info.height - 1`
+    /// when mining on the main chain).
+    pub height: u64,
+}
+
+/// A block header as monerod's RPC reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct BlockHeader {
+    /// Height of this block (genesis is 0).
+    pub height: u64,
+    /// Block hash.
+    #[serde(deserialize_with = "de_hash")]
+    pub hash: Hash,
+    /// Hash of the previous block (zeros for genesis).
+    #[serde(deserialize_with = "de_hash")]
+    pub prev_hash: Hash,
+    /// Major version (hard-fork version).
+    pub major_version: u8,
+    /// Minor version (vote).
+    pub minor_version: u8,
+    /// Block timestamp (seconds since the Unix epoch; 0 for genesis).
+    pub timestamp: u64,
+    /// Nonce.
+    pub nonce: u32,
+    /// Number of blocks on top of this one.
+    pub depth: u64,
+    /// Low 64 bits of this block's difficulty.
+    pub difficulty: u64,
+    /// High 64 bits of this block's difficulty.
+    pub difficulty_top64: u64,
+    /// Low 64 bits of the cumulative difficulty up to this block.
+    pub cumulative_difficulty: u64,
+    /// High 64 bits of the cumulative difficulty up to this block.
+    pub cumulative_difficulty_top64: u64,
+    /// Coinbase reward in atomic units.
+    pub reward: u64,
+    /// Block size in bytes.
+    pub block_size: u64,
+    /// Block weight.
+    #[serde(default)]
+    pub block_weight: u64,
+    /// Long-term block weight.
+    #[serde(default)]
+    pub long_term_weight: u64,
+    /// Number of non-coinbase transactions.
+    pub num_txes: u64,
+    /// Whether the block is on an alternative chain.
+    pub orphan_status: bool,
+    /// Hash of the coinbase transaction.
+    #[serde(deserialize_with = "de_hash")]
+    pub miner_tx_hash: Hash,
+    /// Proof-of-work hash; monerod fills it only when asked to, so usually `None`.
+    #[serde(default, deserialize_with = "de_opt_hash")]
+    pub pow_hash: Option<Hash>,
+}
+
+impl BlockHeader {
+    /// The cumulative difficulty as one 128-bit number.
+    pub fn cumulative_difficulty_u128(&self) -> u128 {
+        wide(self.cumulative_difficulty, self.cumulative_difficulty_top64)
+    }
+
+    /// This block's difficulty as one 128-bit number.
+    pub fn difficulty_u128(&self) -> u128 {
+        wide(self.difficulty, self.difficulty_top64)
+    }
+}
+
+/// The answer to `get_block`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Block {
+    /// The serialised block (header, coinbase, transaction hashes), decoded from hex.
+    #[serde(deserialize_with = "de_hex_bytes")]
+    pub blob: Vec<u8>,
+    /// The block's header.
+    pub block_header: BlockHeader,
+    /// monerod's JSON rendering of the block, as a string (see [`Block::json_value`]).
+    pub json: String,
+    /// Hash of the coinbase transaction.
+    #[serde(deserialize_with = "de_hash")]
+    pub miner_tx_hash: Hash,
+    /// Hashes of the block's other transactions (empty when there are none: monerod then
+    /// omits the field).
+    #[serde(default, deserialize_with = "de_hashes")]
+    pub tx_hashes: Vec<Hash>,
+}
+
+impl Block {
+    /// Parses [`Block::json`].
+    pub fn json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(&self.json)
+    }
+}
+
+fn parse_hash<E: serde::de::Error>(s: &str) -> Result<Hash, E> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out)
+        .map_err(|e| E::custom(format_args!("bad 32-byte hex hash {s:?}: {e}")))?;
+    Ok(out)
+}
+
+fn de_hash<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_hash(&s)
+}
+
+fn de_opt_hash<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Hash>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        parse_hash(&s).map(Some)
+    }
+}
+
+fn de_hashes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hash>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    v.iter().map(|s| parse_hash(s)).collect()
+}
+
+fn de_hex_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let s = String::deserialize(d)?;
+    hex::decode(&s).map_err(|e| serde::de::Error::custom(format_args!("bad hex blob: {e}")))
+}
+
+fn ser_hash<S: Serializer>(hash: &Hash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(hash))
+}
+
+fn ser_opt_hash<S: Serializer>(hash: &Option<Hash>, s: S) -> Result<S::Ok, S::Error> {
+    match hash {
+        Some(hash) => ser_hash(hash, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GENESIS_HEADER: &str = r#"{"id":"0","jsonrpc":"2.0","result":{"block_header":{
+        "block_size":80,"block_weight":80,"cumulative_difficulty":1,"cumulative_difficulty_top64":0,
+        "depth":0,"difficulty":1,"difficulty_top64":0,
+        "hash":"418015bb9ae982a1975da7d79277c2705727a56894ba0fb246adaabb1f4632e3","height":0,
+        "long_term_weight":80,"major_version":1,
+        "miner_tx_hash":"c88ce9783b4f11190d7b9c17a69c1c52200f9faaee8e98dd07e6811175177139",
+        "minor_version":0,"nonce":10000,"num_txes":0,"orphan_status":false,"pow_hash":"",
+        "prev_hash":"0000000000000000000000000000000000000000000000000000000000000000",
+        "reward":17592186044415,"timestamp":0,"wide_cumulative_difficulty":"0x1","wide_difficulty":"0x1"},
+        "credits":0,"status":"OK","top_hash":"","untrusted":false}}"#;
+
+    #[test]
+    fn decodes_a_real_genesis_header() {
+        let r: HeaderResult =
+            decode_response("get_block_header_by_height", GENESIS_HEADER).unwrap();
+        let h = r.block_header;
+        assert_eq!(h.height, 0);
+        assert_eq!(hex::encode(h.hash), crate::GENESIS_HASH_HEX);
+        assert_eq!(h.prev_hash, [0; 32]);
+        assert_eq!(h.nonce, 10000);
+        assert_eq!(h.pow_hash, None);
+        assert_eq!(h.cumulative_difficulty_u128(), 1);
+    }
+
+    #[test]
+    fn busy_status_is_a_typed_error() {
+        let body =
+            r#"{"id":"0","jsonrpc":"2.0","result":{"height":0,"status":"BUSY","untrusted":false}}"#;
+        let err = decode_response::<GenerateBlocks>("generateblocks", body).unwrap_err();
+        assert!(err.is_busy(), "{err}");
+        assert!(err.to_string().contains("generateblocks"));
+    }
+
+    #[test]
+    fn rpc_error_object_names_method_code_and_message() {
+        let body =
+            r#"{"error":{"code":-32601,"message":"Method not found"},"id":"0","jsonrpc":"2.0"}"#;
+        let err = decode_response::<GetInfo>("no_such", body).unwrap_err();
+        assert!(matches!(err, RpcError::Rpc { code: -32601, .. }));
+        assert_eq!(
+            err.to_string(),
+            "no_such: RPC error -32601: Method not found"
+        );
+    }
+
+    #[test]
+    fn other_status_and_garbage_are_errors() {
+        let body = r#"{"result":{"status":"Failed"}}"#;
+        let err = decode_response::<GetInfo>("get_info", body).unwrap_err();
+        assert!(matches!(err, RpcError::Status { ref status, .. } if status == "Failed"));
+        let err = decode_response::<GetInfo>("get_info", "<html>").unwrap_err();
+        assert!(matches!(err, RpcError::Decode { .. }), "{err}");
+    }
+
+    #[test]
+    fn wide_difficulty_joins_halves() {
+        assert_eq!(wide(5, 0), 5);
+        assert_eq!(wide(0, 1), 1u128 << 64);
+        assert_eq!(wide(u64::MAX, u64::MAX), u128::MAX);
+    }
+
+    #[test]
+    fn generateblocks_request_serialises_like_monerod_expects() {
+        let r = GenerateBlocksRequest::new(2, "addr");
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"amount_of_blocks": 2, "wallet_address": "addr"})
+        );
+        let r = r.prev_block([0xab; 32]).starting_nonce(7);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["prev_block"], serde_json::json!("ab".repeat(32)));
+        assert_eq!(v["starting_nonce"], serde_json::json!(7));
+    }
+
+    #[test]
+    fn unreachable_endpoint_is_an_http_error_naming_the_method() {
+        let dead = crate::ports::DeadPort::bind().unwrap();
+        let rpc = RpcClient::with_timeout(dead.addr(), Duration::from_secs(2));
+        let err = rpc.get_info().unwrap_err();
+        assert!(matches!(err, RpcError::Http { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with("get_info: HTTP request to"),
+            "{err}"
+        );
+    }
+}
