@@ -29,8 +29,12 @@ struct FieldSpec {
     ident: Ident,
     ty: Type,
     wire_name: String,
-    /// `Some` for `#[epee(default)]` / `#[epee(default = expr)]`.
+    /// `Some` for `#[epee(default)]` / `#[epee(default = expr)]` and `#[epee(missing …)]`:
+    /// the value of the field when it is absent.
     default: Option<Expr>,
+    /// Whether a value equal to `default` is left out when writing (`default`, monerod's
+    /// `KV_SERIALIZE_OPT`) or still written (`missing`).
+    skip_default: bool,
 }
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
@@ -60,12 +64,14 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         };
         let mut wire_name = ident.to_string();
         let mut default = None;
+        let mut skip_default = false;
         for attr in field.attrs.iter().filter(|a| a.path().is_ident("epee")) {
             attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("rename") {
                     wire_name = meta.value()?.parse::<LitStr>()?.value();
                     Ok(())
-                } else if meta.path.is_ident("default") {
+                } else if meta.path.is_ident("default") || meta.path.is_ident("missing") {
+                    skip_default = meta.path.is_ident("default");
                     default = Some(if meta.input.peek(syn::Token![=]) {
                         meta.value()?.parse::<Expr>()?
                     } else {
@@ -73,7 +79,9 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                     });
                     Ok(())
                 } else {
-                    Err(meta.error("unknown epee attribute; expected `rename` or `default`"))
+                    Err(meta.error(
+                        "unknown epee attribute; expected `rename`, `default` or `missing`",
+                    ))
                 }
             })?;
         }
@@ -88,6 +96,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             ty: field.ty.clone(),
             wire_name,
             default,
+            skip_default,
         });
     }
 
@@ -160,11 +169,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         let ident = &spec.ident;
         let ty = &spec.ty;
         match &spec.default {
-            Some(default) => quote! {
+            Some(default) if spec.skip_default => quote! {
                 let #flag = self.#ident != (#default)
                     && <#ty as #krate::EpeeValue>::should_write(&self.#ident);
             },
-            None => quote! {
+            _ => quote! {
                 let #flag = <#ty as #krate::EpeeValue>::should_write(&self.#ident);
             },
         }

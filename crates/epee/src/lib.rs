@@ -106,7 +106,10 @@ pub use value::EpeeValue;
 /// - `#[epee(rename = "m_name")]`: the name on the wire (default: the Rust field name);
 /// - `#[epee(default = expr)]`: the field may be absent (then it is `expr`), and it is not
 ///   written when it equals `expr` (monerod's `KV_SERIALIZE_OPT`);
-/// - `#[epee(default)]`: the same with `Default::default()`.
+/// - `#[epee(default)]`: the same with `Default::default()`;
+/// - `#[epee(missing = expr)]` / `#[epee(missing)]`: the field may be absent (then it is
+///   `expr`), but it is always written (monerod's plain `KV_SERIALIZE` of a string, which
+///   older peers may not send).
 ///
 /// Fields are written in byte order of their wire names, as monerod writes them.
 pub use umbra_epee_derive::EpeeObject;

@@ -297,3 +297,23 @@ fn trailing_padding_after_the_root_object_is_ignored() {
     bytes.extend_from_slice(&[0u8; 100]);
     assert_eq!(from_bytes::<Small>(&bytes.freeze()).unwrap().a, 1);
 }
+
+#[test]
+fn missing_fields_are_filled_but_always_written() {
+    #[derive(Debug, PartialEq, EpeeObject)]
+    struct Padded {
+        #[epee(rename = "_", missing)]
+        padding: Bytes,
+        #[epee(missing = 3)]
+        three: u8,
+    }
+    let empty = encode_section(vec![]);
+    assert_eq!(
+        from_bytes::<Padded>(&empty).unwrap(),
+        Padded { padding: Bytes::new(), three: 3 }
+    );
+    let bytes = to_bytes(&Padded { padding: Bytes::new(), three: 3 }).unwrap().freeze();
+    let section: Section = from_bytes(&bytes).unwrap();
+    assert_eq!(section.get("_"), Some(&Value::String(Bytes::new())));
+    assert_eq!(section.get("three"), Some(&Value::U8(3)));
+}
