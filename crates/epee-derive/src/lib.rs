@@ -79,9 +79,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                     });
                     Ok(())
                 } else {
-                    Err(meta.error(
-                        "unknown epee attribute; expected `rename`, `default` or `missing`",
-                    ))
+                    Err(meta
+                        .error("unknown epee attribute; expected `rename`, `default` or `missing`"))
                 }
             })?;
         }

@@ -310,9 +310,17 @@ fn missing_fields_are_filled_but_always_written() {
     let empty = encode_section(vec![]);
     assert_eq!(
         from_bytes::<Padded>(&empty).unwrap(),
-        Padded { padding: Bytes::new(), three: 3 }
+        Padded {
+            padding: Bytes::new(),
+            three: 3
+        }
     );
-    let bytes = to_bytes(&Padded { padding: Bytes::new(), three: 3 }).unwrap().freeze();
+    let bytes = to_bytes(&Padded {
+        padding: Bytes::new(),
+        three: 3,
+    })
+    .unwrap()
+    .freeze();
     let section: Section = from_bytes(&bytes).unwrap();
     assert_eq!(section.get("_"), Some(&Value::String(Bytes::new())));
     assert_eq!(section.get("three"), Some(&Value::U8(3)));

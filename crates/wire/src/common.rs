@@ -60,8 +60,9 @@ pub struct CoreSyncData {
     pub current_height: u64,
     /// Low 64 bits of the cumulative difficulty.
     pub cumulative_difficulty: u64,
-    /// High 64 bits of the cumulative difficulty.
-    #[epee(default = 0)]
+    /// High 64 bits of the cumulative difficulty (monerod 0.18 always writes it; older
+    /// peers may not).
+    #[epee(missing = 0)]
     pub cumulative_difficulty_top64: u64,
     /// Hash of the top block.
     pub top_id: [u8; 32],

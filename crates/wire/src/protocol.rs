@@ -68,8 +68,9 @@ pub struct ChainResponse {
     pub total_height: u64,
     /// Low 64 bits of the responder's cumulative difficulty.
     pub cumulative_difficulty: u64,
-    /// High 64 bits of the responder's cumulative difficulty.
-    #[epee(default = 0)]
+    /// High 64 bits of the responder's cumulative difficulty (always written by monerod
+    /// 0.18; older peers may not send it).
+    #[epee(missing = 0)]
     pub cumulative_difficulty_top64: u64,
     /// Block ids from `start_height` on.
     pub m_block_ids: ByteArrayVec<32>,

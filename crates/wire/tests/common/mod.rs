@@ -106,7 +106,10 @@ impl Peer {
     }
 
     pub fn handshake_request(&self) -> HandshakeRequest {
-        HandshakeRequest { node_data: self.node_data(), payload_data: self.sync_data.clone() }
+        HandshakeRequest {
+            node_data: self.node_data(),
+            payload_data: self.sync_data.clone(),
+        }
     }
 
     /// Encodes and sends a message; returns the exact bytes sent.
