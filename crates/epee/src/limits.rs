@@ -19,7 +19,9 @@
 ///
 /// Independently of these numbers, an array's declared length must fit in the bytes that
 /// remain (at least one byte per object or array element, two per string, the fixed size per
-/// scalar), exactly as monerod checks.
+/// scalar), exactly as monerod checks. One consequence, shared with monerod: an array of
+/// *empty* strings at the very end of a document is refused, since its strings take one
+/// byte each but two are required. Neither monerod nor Umbra ever sends one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Deepest nesting of objects and arrays, counting the root object as 1.
