@@ -38,7 +38,7 @@ struct FieldSpec {
 }
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
-    let krate = crate_path(input)?;
+    let (krate, validate) = struct_attrs(input)?;
     let fields = match &input.data {
         Data::Struct(data) => match &data.fields {
             Fields::Named(named) => &named.named,
@@ -75,7 +75,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                     default = Some(if meta.input.peek(syn::Token![=]) {
                         meta.value()?.parse::<Expr>()?
                     } else {
-                        syn::parse_quote!(::core::default::Default::default())
+                        let ty = &field.ty;
+                        syn::parse_quote!(<#ty as ::core::default::Default>::default())
                     });
                     Ok(())
                 } else {
@@ -113,7 +114,25 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
     }
 
     let name = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    // The impls are generic over the input lifetime `'de`, which outlives every lifetime of
+    // the struct, and require every field type to be an `EpeeValue<'de>`.
+    let (_, ty_generics, _) = input.generics.split_for_impl();
+    let mut generics = input.generics.clone();
+    let struct_lifetimes: Vec<syn::Lifetime> =
+        generics.lifetimes().map(|l| l.lifetime.clone()).collect();
+    generics
+        .params
+        .insert(0, syn::parse_quote!('__de: #(#struct_lifetimes)+*));
+    {
+        let where_clause = generics.make_where_clause();
+        for spec in &specs {
+            let ty = &spec.ty;
+            where_clause
+                .predicates
+                .push(syn::parse_quote!(#ty: #krate::EpeeValue<'__de>));
+        }
+    }
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
 
     let slots: Vec<Ident> = (0..specs.len())
         .map(|i| format_ident!("__slot{}", i))
@@ -122,24 +141,39 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         let ty = &spec.ty;
         quote! { let mut #slot: ::core::option::Option<#ty> = ::core::option::Option::None; }
     });
-    let match_arms = specs.iter().zip(&slots).map(|(spec, slot)| {
-        let ty = &spec.ty;
-        let wire = &spec.wire_name;
-        let wire_bytes = LitByteStr::new(wire.as_bytes(), Span::call_site());
-        quote! {
-            #wire_bytes => {
-                if #slot.is_some() {
-                    return ::core::result::Result::Err(
-                        #krate::Error::DuplicateField(::std::string::String::from(#wire)),
+    // Field names are compared as whole slices (`==` against a constant, which compiles to
+    // a few wide loads), not matched as byte-string patterns (which compile to one
+    // comparison per byte); the fields are tried in wire order, the order monerod sends.
+    let name_tests = sorted.iter().map(|spec| {
+        let index = specs
+            .iter()
+            .position(|s| std::ptr::eq(s, *spec))
+            .unwrap_or(usize::MAX);
+        let wire_bytes = LitByteStr::new(spec.wire_name.as_bytes(), Span::call_site());
+        quote! { if __name == #wire_bytes { #index } else }
+    });
+    let match_arms = specs
+        .iter()
+        .zip(&slots)
+        .enumerate()
+        .map(|(index, (spec, slot))| {
+            let ty = &spec.ty;
+            let wire = &spec.wire_name;
+            quote! {
+                #index => {
+                    if #slot.is_some() {
+                        return ::core::result::Result::Err(
+                            #krate::ErrorKind::DuplicateField(::std::string::String::from(#wire))
+                                .into(),
+                        );
+                    }
+                    #slot = ::core::option::Option::Some(
+                        <#ty as #krate::EpeeValue<'__de>>::read(__reader, __marker)
+                            .map_err(|e| e.in_field(#wire))?,
                     );
                 }
-                #slot = ::core::option::Option::Some(
-                    <#ty as #krate::EpeeValue>::read(__reader, __marker)
-                        .map_err(|e| e.in_field(#wire))?,
-                );
             }
-        }
-    });
+        });
     let constructors = specs.iter().zip(&slots).map(|(spec, slot)| {
         let ident = &spec.ident;
         let ty = &spec.ty;
@@ -151,11 +185,21 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
                     ::core::option::Option::None => #default,
                 }
             },
+            // A `match`, not `ok_or`: an eagerly built error would be dropped on the
+            // success path too.
             None => quote! {
                 #ident: match #slot {
                     ::core::option::Option::Some(value) => value,
-                    ::core::option::Option::None => <#ty as #krate::EpeeValue>::missing()
-                        .ok_or(#krate::Error::MissingField(#wire))?,
+                    ::core::option::Option::None => {
+                        match <#ty as #krate::EpeeValue<'__de>>::missing() {
+                            ::core::option::Option::Some(value) => value,
+                            ::core::option::Option::None => {
+                                return ::core::result::Result::Err(
+                                    #krate::ErrorKind::MissingField(#wire).into(),
+                                );
+                            }
+                        }
+                    }
                 }
             },
         }
@@ -170,10 +214,10 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         match &spec.default {
             Some(default) if spec.skip_default => quote! {
                 let #flag = self.#ident != (#default)
-                    && <#ty as #krate::EpeeValue>::should_write(&self.#ident);
+                    && <#ty as #krate::EpeeValue<'__de>>::should_write(&self.#ident);
             },
             _ => quote! {
-                let #flag = <#ty as #krate::EpeeValue>::should_write(&self.#ident);
+                let #flag = <#ty as #krate::EpeeValue<'__de>>::should_write(&self.#ident);
             },
         }
     });
@@ -187,20 +231,31 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
         }
     });
 
+    let finish = match &validate {
+        Some(validate) => quote! {
+            let mut __value = __value;
+            #validate(&mut __value)?;
+            ::core::result::Result::Ok(__value)
+        },
+        None => quote! { ::core::result::Result::Ok(__value) },
+    };
+
     Ok(quote! {
-        impl #impl_generics #krate::EpeeObject for #name #ty_generics #where_clause {
-            fn read_fields(__reader: &mut #krate::Reader<'_>) -> #krate::Result<Self> {
+        impl #impl_generics #krate::EpeeObject<'__de> for #name #ty_generics #where_clause {
+            fn read_fields(__reader: &mut #krate::Reader<'__de>) -> #krate::Result<Self> {
                 #(#slot_decls)*
                 let __count = __reader.read_field_count()?;
                 for _ in 0..__count {
                     let __name = __reader.read_name()?;
                     let __marker = __reader.read_marker()?;
-                    match __name {
+                    let __field: usize = #(#name_tests)* { usize::MAX };
+                    match __field {
                         #(#match_arms)*
                         _ => __reader.skip_value(__marker)?,
                     }
                 }
-                ::core::result::Result::Ok(Self { #(#constructors,)* })
+                let __value = Self { #(#constructors,)* };
+                #finish
             }
 
             fn write_fields<__B: #krate::bytes::BufMut>(
@@ -215,12 +270,12 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
             }
         }
 
-        impl #impl_generics #krate::EpeeValue for #name #ty_generics #where_clause {
+        impl #impl_generics #krate::EpeeValue<'__de> for #name #ty_generics #where_clause {
             const MARKER: #krate::Marker = #krate::Marker::scalar(#krate::TypeCode::Object);
 
             #[inline]
             fn read(
-                __reader: &mut #krate::Reader<'_>,
+                __reader: &mut #krate::Reader<'__de>,
                 __marker: #krate::Marker,
             ) -> #krate::Result<Self> {
                 #krate::read_object_value(__reader, __marker)
@@ -228,24 +283,32 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
 
             #[inline]
             fn write<__B: #krate::bytes::BufMut>(&self, __writer: &mut __B) -> #krate::Result<()> {
-                <Self as #krate::EpeeObject>::write_fields(self, __writer)
+                <Self as #krate::EpeeObject<'__de>>::write_fields(self, __writer)
             }
         }
     })
 }
 
 /// The path to `umbra_epee`: `::umbra_epee` unless `#[epee(crate = "path")]` says otherwise.
-fn crate_path(input: &DeriveInput) -> syn::Result<syn::Path> {
+/// Struct-level attributes: `#[epee(crate = "path")]` (where `umbra_epee` is, default
+/// `::umbra_epee`) and `#[epee(validate = path)]` (a `fn(Self) -> umbra_epee::Result<Self>`
+/// run on every decoded value, for rules between fields).
+fn struct_attrs(input: &DeriveInput) -> syn::Result<(syn::Path, Option<syn::Path>)> {
     let mut path: syn::Path = syn::parse_quote!(::umbra_epee);
+    let mut validate = None;
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("epee")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("crate") {
                 path = meta.value()?.parse::<LitStr>()?.parse()?;
                 Ok(())
+            } else if meta.path.is_ident("validate") {
+                validate = Some(meta.value()?.parse::<syn::Path>()?);
+                Ok(())
             } else {
-                Err(meta.error("unknown epee attribute on a struct; expected `crate`"))
+                Err(meta
+                    .error("unknown epee attribute on a struct; expected `crate` or `validate`"))
             }
         })?;
     }
-    Ok(path)
+    Ok((path, validate))
 }

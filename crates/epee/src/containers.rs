@@ -1,19 +1,30 @@
 //! Containers that monerod writes as one blob instead of an epee array
 //! (`KV_SERIALIZE_CONTAINER_POD_AS_BLOB`): lists of hashes, of block weights, of indices.
+//!
+//! Both are views over the blob as it is on the wire, generic over where the blob lives:
+//! `B = Bytes` (owned, sharing the input's memory) or `B = &[u8]` (borrowed). Decoding is a
+//! length check; no item is copied until it is read.
 
-use std::fmt;
+use std::{fmt, marker::PhantomData};
 
 use bytes::{BufMut, Bytes};
 
-use crate::{EpeeValue, Error, Marker, Reader, Result, TypeCode, value::write_string};
+use crate::{EpeeValue, ErrorKind, Marker, Reader, Result, TypeCode, value::write_string};
+
+/// Where a blob lives: [`Bytes`] (owned, sharing the input's memory) or `&[u8]` (borrowed
+/// from the input). Types with blobs in them are generic over it, so one type serves both
+/// the owned and the borrowed decoding.
+pub trait Blob: AsRef<[u8]> + Default {}
+
+impl Blob for Bytes {}
+impl Blob for &[u8] {}
 
 /// A list of `N`-byte items (block ids, tx hashes) stored as one contiguous blob.
 ///
-/// Decoding is zero-copy: the list shares the input's memory, and the items are read in
-/// place through [`ByteArrayVec::as_slice`]. A blob whose length is not a multiple of `N`
-/// is [`Error::NotMultiple`].
+/// Items are read in place through [`ByteArrayVec::as_slice`]. A blob whose length is not a
+/// multiple of `N` is [`ErrorKind::NotMultiple`].
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct ByteArrayVec<const N: usize>(Bytes);
+pub struct ByteArrayVec<const N: usize, B = Bytes>(B);
 
 impl<const N: usize> ByteArrayVec<N> {
     /// An empty list.
@@ -21,37 +32,37 @@ impl<const N: usize> ByteArrayVec<N> {
     pub const fn new() -> Self {
         Self(Bytes::new())
     }
+}
 
+impl<const N: usize, B: AsRef<[u8]>> ByteArrayVec<N, B> {
     /// Wraps a blob of concatenated `N`-byte items.
     ///
     /// # Errors
-    /// [`Error::NotMultiple`] if `bytes.len()` is not a multiple of `N`.
-    pub fn from_bytes(bytes: Bytes) -> Result<Self> {
-        if N == 0 || !bytes.len().is_multiple_of(N) {
-            return Err(Error::NotMultiple {
-                len: bytes.len(),
-                item_size: N,
-            });
+    /// [`ErrorKind::NotMultiple`] if its length is not a multiple of `N`.
+    pub fn from_blob(blob: B) -> Result<Self> {
+        let len = blob.as_ref().len();
+        if N == 0 || !len.is_multiple_of(N) {
+            return Err(ErrorKind::NotMultiple { len, item_size: N }.into());
         }
-        Ok(Self(bytes))
+        Ok(Self(blob))
     }
 
     /// Number of items.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len().checked_div(N).unwrap_or(0)
+        self.as_slice().len()
     }
 
     /// Whether the list is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.as_ref().is_empty()
     }
 
     /// The items, borrowed in place.
     #[must_use]
     pub fn as_slice(&self) -> &[[u8; N]] {
-        self.0.as_chunks::<N>().0
+        self.0.as_ref().as_chunks::<N>().0
     }
 
     /// Item `index`, if there is one.
@@ -67,18 +78,18 @@ impl<const N: usize> ByteArrayVec<N> {
 
     /// The underlying blob.
     #[must_use]
-    pub fn as_bytes(&self) -> &Bytes {
+    pub fn blob(&self) -> &B {
         &self.0
     }
 
     /// The underlying blob, by value.
     #[must_use]
-    pub fn into_bytes(self) -> Bytes {
+    pub fn into_blob(self) -> B {
         self.0
     }
 }
 
-impl<const N: usize> fmt::Debug for ByteArrayVec<N> {
+impl<const N: usize, B: AsRef<[u8]>> fmt::Debug for ByteArrayVec<N, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ByteArrayVec<{N}>[{} items]", self.len())
     }
@@ -106,7 +117,7 @@ impl<const N: usize> FromIterator<[u8; N]> for ByteArrayVec<N> {
     }
 }
 
-impl<'a, const N: usize> IntoIterator for &'a ByteArrayVec<N> {
+impl<'a, const N: usize, B: AsRef<[u8]>> IntoIterator for &'a ByteArrayVec<N, B> {
     type Item = &'a [u8; N];
     type IntoIter = std::slice::Iter<'a, [u8; N]>;
 
@@ -115,23 +126,26 @@ impl<'a, const N: usize> IntoIterator for &'a ByteArrayVec<N> {
     }
 }
 
-impl<const N: usize> EpeeValue for ByteArrayVec<N> {
+impl<'de, const N: usize, B> EpeeValue<'de> for ByteArrayVec<N, B>
+where
+    B: EpeeValue<'de> + AsRef<[u8]> + Default,
+{
     const MARKER: Marker = Marker::scalar(TypeCode::String);
 
     #[inline]
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
         if marker != Self::MARKER {
             return Err(crate::value::wrong_type(Self::MARKER, marker));
         }
-        Self::from_bytes(r.read_string_bytes()?)
+        Self::from_blob(B::read(r, marker)?)
     }
 
-    fn write<B: BufMut>(&self, w: &mut B) -> Result<()> {
-        write_string(w, &self.0)
+    fn write<W: BufMut>(&self, w: &mut W) -> Result<()> {
+        write_string(w, self.0.as_ref())
     }
 
     fn missing() -> Option<Self> {
-        Some(Self::new())
+        Some(Self(B::default()))
     }
 
     fn should_write(&self) -> bool {
@@ -145,6 +159,8 @@ pub trait PodLe: Copy + sealed::Sealed {
     const SIZE: usize;
     /// Reads from exactly [`PodLe::SIZE`] bytes.
     fn from_le_slice(bytes: &[u8]) -> Option<Self>;
+    /// Reads from the first [`PodLe::SIZE`] bytes, zero-extending a shorter slice.
+    fn from_le_prefix(bytes: &[u8]) -> Self;
     /// Appends the little-endian bytes.
     fn put_le<B: BufMut>(self, w: &mut B);
 }
@@ -163,6 +179,14 @@ macro_rules! pod_le {
                 bytes.try_into().ok().map(<$ty>::from_le_bytes)
             }
             #[inline]
+            fn from_le_prefix(bytes: &[u8]) -> Self {
+                let mut raw = [0u8; size_of::<$ty>()];
+                for (dst, src) in raw.iter_mut().zip(bytes) {
+                    *dst = *src;
+                }
+                <$ty>::from_le_bytes(raw)
+            }
+            #[inline]
             fn put_le<B: BufMut>(self, w: &mut B) {
                 w.put_slice(&self.to_le_bytes());
             }
@@ -172,52 +196,139 @@ macro_rules! pod_le {
 
 pod_le!(u16, u32, u64, i16, i32, i64);
 
-/// A vector of numbers that monerod stores as one blob of little-endian values
-/// (e.g. `m_block_weights`, `missing_tx_indices`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct ContainerAsBlob<T>(pub Vec<T>);
+/// Numbers that monerod stores as one blob of little-endian values (`m_block_weights`,
+/// `missing_tx_indices`), kept as that blob and read on access.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct ContainerAsBlob<T, B = Bytes> {
+    blob: B,
+    item: PhantomData<T>,
+}
 
-impl<T: PodLe> EpeeValue for ContainerAsBlob<T> {
-    const MARKER: Marker = Marker::scalar(TypeCode::String);
-
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
-        if marker != Self::MARKER {
-            return Err(crate::value::wrong_type(Self::MARKER, marker));
-        }
-        let bytes = r.read_string()?;
-        if !bytes.len().is_multiple_of(T::SIZE) {
-            return Err(Error::NotMultiple {
-                len: bytes.len(),
+impl<T: PodLe, B: AsRef<[u8]>> ContainerAsBlob<T, B> {
+    /// Wraps a blob of little-endian items.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotMultiple`] if its length is not a multiple of the item size.
+    pub fn from_blob(blob: B) -> Result<Self> {
+        let len = blob.as_ref().len();
+        if !len.is_multiple_of(T::SIZE) {
+            return Err(ErrorKind::NotMultiple {
+                len,
                 item_size: T::SIZE,
-            });
+            }
+            .into());
         }
-        // The blob is in the input, so this allocation is bounded by the input size.
-        bytes
+        Ok(Self {
+            blob,
+            item: PhantomData,
+        })
+    }
+
+    /// Number of items.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.blob.as_ref().len() / T::SIZE
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.blob.as_ref().is_empty()
+    }
+
+    /// Item `index`, if there is one.
+    #[must_use]
+    pub fn get(&self, index: usize) -> Option<T> {
+        let start = index.checked_mul(T::SIZE)?;
+        self.blob
+            .as_ref()
+            .get(start..start.checked_add(T::SIZE)?)
+            .and_then(T::from_le_slice)
+    }
+
+    /// Iterates over the items.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = T> + '_ {
+        // Every chunk of `chunks_exact` has exactly `T::SIZE` bytes.
+        self.blob
+            .as_ref()
             .chunks_exact(T::SIZE)
-            .map(|chunk| T::from_le_slice(chunk).ok_or(Error::Invalid("short chunk".into())))
-            .collect::<Result<Vec<T>>>()
-            .map(Self)
+            .map(T::from_le_prefix)
     }
 
-    fn write<B: BufMut>(&self, w: &mut B) -> Result<()> {
-        crate::varint::write_varint(w, (self.0.len() * T::SIZE) as u64)?;
-        for item in &self.0 {
-            item.put_le(w);
-        }
-        Ok(())
+    /// The items, copied into a vector.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<T> {
+        self.iter().collect()
     }
 
-    fn missing() -> Option<Self> {
-        Some(Self(Vec::new()))
-    }
-
-    fn should_write(&self) -> bool {
-        !self.0.is_empty()
+    /// The underlying blob.
+    #[must_use]
+    pub fn blob(&self) -> &B {
+        &self.blob
     }
 }
 
-impl<T> From<Vec<T>> for ContainerAsBlob<T> {
+impl<T: PodLe + fmt::Debug, B: AsRef<[u8]>> fmt::Debug for ContainerAsBlob<T, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.len() <= 16 {
+            f.debug_list().entries(self.iter()).finish()
+        } else {
+            write!(f, "ContainerAsBlob[{} items]", self.len())
+        }
+    }
+}
+
+impl<T: PodLe> From<&[T]> for ContainerAsBlob<T> {
+    fn from(items: &[T]) -> Self {
+        items.iter().copied().collect()
+    }
+}
+
+impl<T: PodLe> From<Vec<T>> for ContainerAsBlob<T> {
     fn from(items: Vec<T>) -> Self {
-        Self(items)
+        Self::from(items.as_slice())
+    }
+}
+
+impl<T: PodLe> FromIterator<T> for ContainerAsBlob<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        let mut blob = Vec::new();
+        for item in iter {
+            item.put_le(&mut blob);
+        }
+        Self {
+            blob: Bytes::from(blob),
+            item: PhantomData,
+        }
+    }
+}
+
+impl<'de, T, B> EpeeValue<'de> for ContainerAsBlob<T, B>
+where
+    T: PodLe,
+    B: EpeeValue<'de> + AsRef<[u8]> + Default,
+{
+    const MARKER: Marker = Marker::scalar(TypeCode::String);
+
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
+        if marker != Self::MARKER {
+            return Err(crate::value::wrong_type(Self::MARKER, marker));
+        }
+        Self::from_blob(B::read(r, marker)?)
+    }
+
+    fn write<W: BufMut>(&self, w: &mut W) -> Result<()> {
+        write_string(w, self.blob.as_ref())
+    }
+
+    fn missing() -> Option<Self> {
+        Some(Self {
+            blob: B::default(),
+            item: PhantomData,
+        })
+    }
+
+    fn should_write(&self) -> bool {
+        !self.is_empty()
     }
 }

@@ -4,7 +4,7 @@
 use bytes::{BufMut, Bytes};
 
 use crate::{
-    EpeeObject, EpeeValue, Error, Marker, Reader, Result, TypeCode, value::write_string,
+    EpeeObject, EpeeValue, ErrorKind, Marker, Reader, Result, TypeCode, value::write_string,
     varint::write_varint,
 };
 
@@ -216,7 +216,7 @@ impl Array {
     }
 }
 
-fn read_elements<T: EpeeValue>(r: &mut Reader<'_>, len: usize) -> Result<Vec<T>> {
+fn read_elements<'de, T: EpeeValue<'de>>(r: &mut Reader<'de>, len: usize) -> Result<Vec<T>> {
     let mut items = Vec::with_capacity(Reader::prealloc::<T>(len));
     for _ in 0..len {
         items.push(T::read(r, T::MARKER)?);
@@ -224,11 +224,11 @@ fn read_elements<T: EpeeValue>(r: &mut Reader<'_>, len: usize) -> Result<Vec<T>>
     Ok(items)
 }
 
-impl EpeeValue for Value {
+impl<'de> EpeeValue<'de> for Value {
     /// Nominal only: a dynamic value's real marker comes from [`EpeeValue::marker`].
     const MARKER: Marker = Marker::scalar(TypeCode::Object);
 
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
         if marker.is_array || marker.code == TypeCode::Array {
             return Array::read_body(r, marker).map(Self::Array);
         }
@@ -285,8 +285,8 @@ impl EpeeValue for Value {
     }
 }
 
-impl EpeeObject for Section {
-    fn read_fields(r: &mut Reader<'_>) -> Result<Self> {
+impl<'de> EpeeObject<'de> for Section {
+    fn read_fields(r: &mut Reader<'de>) -> Result<Self> {
         let count = r.read_field_count()?;
         let mut fields = Vec::with_capacity(Reader::prealloc::<(Bytes, Value)>(count));
         for _ in 0..count {
@@ -302,7 +302,7 @@ impl EpeeObject for Section {
             let name = pair
                 .first()
                 .map(|n| String::from_utf8_lossy(n).into_owned());
-            return Err(Error::DuplicateField(name.unwrap_or_default()));
+            return Err(ErrorKind::DuplicateField(name.unwrap_or_default()).into());
         }
         Ok(Self { fields })
     }

@@ -1,15 +1,13 @@
 //! The error type of every epee operation.
 
+use std::fmt;
+
 use crate::Marker;
 
 /// What went wrong while reading or writing epee.
-///
-/// Errors about a value inside an object are wrapped in [`Error::InField`] with the field's
-/// name, so the message names the path to the bad input
-/// (`in field "payload_data": in field "top_id": expected a string of 32 bytes, found 31`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ErrorKind {
     /// The input ended before a value was complete.
     #[error("input truncated: needed {needed} more bytes, {remaining} remain")]
     Truncated {
@@ -124,49 +122,91 @@ pub enum Error {
     /// A value that is well-formed epee but not a valid value of the Rust type.
     #[error("invalid value: {0}")]
     Invalid(String),
-    /// An error inside the field `field` of an object.
-    #[error("in field {field:?}: {source}")]
-    InField {
-        /// The field's name.
-        field: &'static str,
-        /// What went wrong inside it.
-        source: Box<Error>,
-    },
+}
+
+/// An epee error: what went wrong ([`ErrorKind`]) and the path of fields to where.
+///
+/// The message names the path to the bad input
+/// (`in field "payload_data": in field "top_id": expected a string of 32 bytes, found 31`).
+/// The error is one pointer wide, so that every `Result` of the decoder stays small and is
+/// returned in registers; it is only allocated when something is wrong.
+#[derive(Clone, PartialEq)]
+pub struct Error(Box<Inner>);
+
+#[derive(Clone, PartialEq)]
+struct Inner {
+    kind: ErrorKind,
+    /// Field names, innermost first.
+    path: Vec<&'static str>,
 }
 
 impl Error {
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0.kind
+    }
+
     /// Wraps `self` as having happened inside field `field`.
     #[must_use]
     #[cold]
-    pub fn in_field(self, field: &'static str) -> Self {
-        Self::InField {
-            field,
-            source: Box::new(self),
-        }
+    pub fn in_field(mut self, field: &'static str) -> Self {
+        self.0.path.push(field);
+        self
     }
 
-    /// The innermost error, without the field path around it.
-    #[must_use]
-    pub fn root_cause(&self) -> &Self {
-        let mut error = self;
-        while let Self::InField { source, .. } = error {
-            error = source;
-        }
-        error
-    }
-
-    /// The names of the fields, outermost first, that lead to the innermost error.
+    /// The names of the fields, outermost first, that lead to the error.
     #[must_use]
     pub fn field_path(&self) -> Vec<&'static str> {
-        let mut path = Vec::new();
-        let mut error = self;
-        while let Self::InField { field, source } = error {
-            path.push(*field);
-            error = source;
-        }
-        path
+        self.0.path.iter().rev().copied().collect()
     }
 }
+
+impl ErrorKind {
+    /// This error, as having happened inside field `field`.
+    #[must_use]
+    #[cold]
+    pub fn in_field(self, field: &'static str) -> Error {
+        Error::from(self).in_field(field)
+    }
+}
+
+impl From<ErrorKind> for Error {
+    #[cold]
+    fn from(kind: ErrorKind) -> Self {
+        Self(Box::new(Inner {
+            kind,
+            path: Vec::new(),
+        }))
+    }
+}
+
+impl PartialEq<ErrorKind> for Error {
+    /// An error equals a kind when it has that kind at the top level (no field path).
+    fn eq(&self, kind: &ErrorKind) -> bool {
+        self.0.path.is_empty() && &self.0.kind == kind
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for field in self.0.path.iter().rev() {
+            write!(f, "in field {field:?}: ")?;
+        }
+        fmt::Display::fmt(&self.0.kind, f)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.0.kind)
+            .field("path", &self.field_path())
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {}
 
 /// Result of epee operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

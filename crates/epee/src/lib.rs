@@ -88,14 +88,14 @@ mod reader;
 mod value;
 pub mod varint;
 
-pub use containers::{ByteArrayVec, ContainerAsBlob, PodLe};
+pub use containers::{Blob, ByteArrayVec, ContainerAsBlob, PodLe};
 pub use dynamic::{Array, Section, Value};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use limits::Limits;
 pub use marker::{ARRAY_FLAG, Marker, TypeCode};
 pub use object::{
-    EpeeObject, SIGNATURE, from_bytes, from_bytes_with_limits, read_object_value, read_signature,
-    to_bytes, to_writer, write_field, write_field_count,
+    EpeeObject, SIGNATURE, from_bytes, from_bytes_with_limits, from_slice, from_slice_with_limits,
+    read_object_value, read_signature, to_bytes, to_writer, write_field, write_field_count,
 };
 pub use reader::Reader;
 pub use value::EpeeValue;
@@ -110,6 +110,10 @@ pub use value::EpeeValue;
 /// - `#[epee(missing = expr)]` / `#[epee(missing)]`: the field may be absent (then it is
 ///   `expr`), but it is always written (monerod's plain `KV_SERIALIZE` of a string, which
 ///   older peers may not send).
+///
+/// Struct attributes: `#[epee(validate = path)]` runs `path(&mut value) -> Result<()>` on every
+/// decoded value (for rules that tie fields together); `#[epee(crate = "path")]` names
+/// where `umbra_epee` is.
 ///
 /// Fields are written in byte order of their wire names, as monerod writes them.
 pub use umbra_epee_derive::EpeeObject;

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::{EpeeValue, Error, Limits, Reader, Result, varint::write_varint};
+use crate::{EpeeValue, ErrorKind, Limits, Reader, Result, varint::write_varint};
 
 /// The 9 bytes that start every epee document: two 32-bit signatures and the format
 /// version (`PORTABLE_STORAGE_SIGNATUREA`, `…B`, `PORTABLE_STORAGE_FORMAT_VER`).
@@ -12,14 +12,15 @@ pub const SIGNATURE: [u8; 9] = [0x01, 0x11, 0x01, 0x01, 0x01, 0x01, 0x02, 0x01, 
 /// A Rust type that is an epee object (a "section"): a set of named fields.
 ///
 /// Usually derived with [`macro@crate::EpeeObject`]; implement it by hand for objects whose
-/// shape depends on their content (such as a network address, whose `addr` field depends on
-/// its `type`), using [`write_field`] and the [`Reader`].
-pub trait EpeeObject: Sized {
+/// shape depends on their content (such as a block entry, whose `txs` depend on `pruned`),
+/// using [`write_field`] and the [`Reader`]. `'de` is the input's lifetime, as for
+/// [`EpeeValue`].
+pub trait EpeeObject<'de>: Sized {
     /// Reads an object's body: the field count and the fields.
     ///
     /// # Errors
     /// Any decoding error; missing required and duplicate fields included.
-    fn read_fields(r: &mut Reader<'_>) -> Result<Self>;
+    fn read_fields(r: &mut Reader<'de>) -> Result<Self>;
 
     /// Writes an object's body: the field count and the fields, in byte order of their
     /// names (monerod keeps fields in a `std::map`, so this is the order it writes).
@@ -34,11 +35,11 @@ pub trait EpeeObject: Sized {
 #[macro_export]
 macro_rules! impl_value_for_object {
     ($ty:ty) => {
-        impl $crate::EpeeValue for $ty {
+        impl<'de> $crate::EpeeValue<'de> for $ty {
             const MARKER: $crate::Marker = $crate::Marker::scalar($crate::TypeCode::Object);
 
             #[inline]
-            fn read(r: &mut $crate::Reader<'_>, marker: $crate::Marker) -> $crate::Result<Self> {
+            fn read(r: &mut $crate::Reader<'de>, marker: $crate::Marker) -> $crate::Result<Self> {
                 $crate::read_object_value(r, marker)
             }
 
@@ -54,9 +55,12 @@ macro_rules! impl_value_for_object {
 /// [`impl_value_for_object!`] and the derive macro).
 ///
 /// # Errors
-/// [`Error::WrongType`] if `marker` is not "object", or any error of the object's fields.
+/// [`ErrorKind::WrongType`] if `marker` is not "object", or any error of the object's fields.
 #[inline]
-pub fn read_object_value<T: EpeeObject>(r: &mut Reader<'_>, marker: crate::Marker) -> Result<T> {
+pub fn read_object_value<'de, T: EpeeObject<'de>>(
+    r: &mut Reader<'de>,
+    marker: crate::Marker,
+) -> Result<T> {
     const OBJECT: crate::Marker = crate::Marker::scalar(crate::TypeCode::Object);
     if marker != OBJECT {
         return Err(crate::value::wrong_type(OBJECT, marker));
@@ -67,14 +71,18 @@ pub fn read_object_value<T: EpeeObject>(r: &mut Reader<'_>, marker: crate::Marke
 /// Writes one field: name length, name, marker, value.
 ///
 /// # Errors
-/// [`Error::FieldNameTooLong`] for names over 254 bytes, [`Error::EmptyFieldName`] for an
+/// [`ErrorKind::FieldNameTooLong`] for names over 254 bytes, [`ErrorKind::EmptyFieldName`] for an
 /// empty name, or an error writing the value.
 #[inline]
-pub fn write_field<T: EpeeValue, B: BufMut>(w: &mut B, name: &[u8], value: &T) -> Result<()> {
+pub fn write_field<'de, T: EpeeValue<'de>, B: BufMut>(
+    w: &mut B,
+    name: &[u8],
+    value: &T,
+) -> Result<()> {
     let len = match u8::try_from(name.len()) {
-        Ok(0) => return Err(Error::EmptyFieldName),
+        Ok(0) => return Err(ErrorKind::EmptyFieldName.into()),
         Ok(len) if len < u8::MAX => len,
-        _ => return Err(Error::FieldNameTooLong(name.len())),
+        _ => return Err(ErrorKind::FieldNameTooLong(name.len()).into()),
     };
     w.put_u8(len);
     w.put_slice(name);
@@ -98,8 +106,8 @@ pub fn write_field_count<B: BufMut>(w: &mut B, count: usize) -> Result<()> {
 /// padding of padded levin messages).
 ///
 /// # Errors
-/// [`Error::BadSignature`] if the signature is wrong, or any decoding error.
-pub fn from_bytes<T: EpeeObject>(bytes: &Bytes) -> Result<T> {
+/// [`ErrorKind::BadSignature`] if the signature is wrong, or any decoding error.
+pub fn from_bytes<'de, T: EpeeObject<'de>>(bytes: &'de Bytes) -> Result<T> {
     from_bytes_with_limits(bytes, Limits::default())
 }
 
@@ -107,8 +115,37 @@ pub fn from_bytes<T: EpeeObject>(bytes: &Bytes) -> Result<T> {
 ///
 /// # Errors
 /// As [`from_bytes`].
-pub fn from_bytes_with_limits<T: EpeeObject>(bytes: &Bytes, limits: Limits) -> Result<T> {
-    let mut r = Reader::new(bytes, limits);
+pub fn from_bytes_with_limits<'de, T: EpeeObject<'de>>(
+    bytes: &'de Bytes,
+    limits: Limits,
+) -> Result<T> {
+    read_document(Reader::new(bytes, limits))
+}
+
+/// Decodes a complete epee document from a plain slice, with the default [`Limits`].
+///
+/// Use it with types that borrow their blobs (`&[u8]`, `ByteArrayVec<N, &[u8]>`): nothing
+/// is copied and no reference count is touched. [`Bytes`] fields are copied from a slice;
+/// for those, [`from_bytes`] shares the input instead.
+///
+/// # Errors
+/// As [`from_bytes`].
+pub fn from_slice<'de, T: EpeeObject<'de>>(bytes: &'de [u8]) -> Result<T> {
+    from_slice_with_limits(bytes, Limits::default())
+}
+
+/// [`from_slice`] with the given limits.
+///
+/// # Errors
+/// As [`from_bytes`].
+pub fn from_slice_with_limits<'de, T: EpeeObject<'de>>(
+    bytes: &'de [u8],
+    limits: Limits,
+) -> Result<T> {
+    read_document(Reader::from_slice(bytes, limits))
+}
+
+fn read_document<'de, T: EpeeObject<'de>>(mut r: Reader<'de>) -> Result<T> {
     read_signature(&mut r)?;
     r.nested(T::read_fields)
 }
@@ -116,17 +153,19 @@ pub fn from_bytes_with_limits<T: EpeeObject>(bytes: &Bytes, limits: Limits) -> R
 /// Checks and consumes the 9-byte signature.
 ///
 /// # Errors
-/// [`Error::BadSignature`].
+/// [`ErrorKind::BadSignature`].
 pub fn read_signature(r: &mut Reader<'_>) -> Result<()> {
     let remaining = r.remaining();
     match r.read_array::<9>() {
         Ok(found) if found == SIGNATURE => Ok(()),
-        Ok(found) => Err(Error::BadSignature {
+        Ok(found) => Err(ErrorKind::BadSignature {
             found: found.to_vec(),
-        }),
-        Err(_) => Err(Error::BadSignature {
+        }
+        .into()),
+        Err(_) => Err(ErrorKind::BadSignature {
             found: r.take(remaining).map(<[u8]>::to_vec).unwrap_or_default(),
-        }),
+        }
+        .into()),
     }
 }
 
@@ -134,7 +173,7 @@ pub fn read_signature(r: &mut Reader<'_>) -> Result<()> {
 ///
 /// # Errors
 /// Only for values epee cannot represent.
-pub fn to_writer<T: EpeeObject, B: BufMut>(value: &T, w: &mut B) -> Result<()> {
+pub fn to_writer<'de, T: EpeeObject<'de>, B: BufMut>(value: &T, w: &mut B) -> Result<()> {
     w.put_slice(&SIGNATURE);
     value.write_fields(w)
 }
@@ -143,7 +182,7 @@ pub fn to_writer<T: EpeeObject, B: BufMut>(value: &T, w: &mut B) -> Result<()> {
 ///
 /// # Errors
 /// Only for values epee cannot represent.
-pub fn to_bytes<T: EpeeObject>(value: &T) -> Result<BytesMut> {
+pub fn to_bytes<'de, T: EpeeObject<'de>>(value: &T) -> Result<BytesMut> {
     let mut buf = BytesMut::with_capacity(256);
     to_writer(value, &mut buf)?;
     Ok(buf)

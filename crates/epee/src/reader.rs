@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::{Error, Limits, Marker, Result, TypeCode, varint};
+use crate::{ErrorKind, Limits, Marker, Result, TypeCode, varint};
 
 /// At most this many bytes are reserved up front for the elements of one array; beyond it a
 /// vector grows only as elements are actually decoded (each of which consumes input).
@@ -10,34 +10,48 @@ const MAX_PREALLOC_BYTES: usize = 1 << 20;
 
 /// A cursor over epee input that enforces [`Limits`].
 ///
-/// Typed decoders ([`crate::EpeeValue::read`]) pull values from it; strings are handed out
-/// as slices of the underlying [`Bytes`] without copying. All counters (depth, objects,
-/// fields, strings) are checked before anything is reserved for what they count.
+/// Typed decoders ([`crate::EpeeValue::read`]) pull values from it. Strings are handed out
+/// borrowed (`&'a [u8]`), or as [`Bytes`] that share the input's memory when the reader was
+/// made from a [`Bytes`] ([`Reader::new`]); a reader over a plain slice
+/// ([`Reader::from_slice`]) copies what it must hand out as [`Bytes`]. All counters (depth,
+/// objects, fields, strings) are checked before anything is reserved for what they count.
 #[derive(Debug)]
 pub struct Reader<'a> {
-    /// The whole input, for zero-copy slicing.
-    src: &'a Bytes,
+    /// The whole input as [`Bytes`], for zero-copy slicing, when there is one.
+    src: Option<&'a Bytes>,
     /// What is left to read; always a suffix of `src`.
     rest: &'a [u8],
     limits: Limits,
-    depth: usize,
-    objects: usize,
-    fields: usize,
-    strings: usize,
+    /// What is left of each budget (the limits minus what was used), so each check is one
+    /// comparison.
+    depth_left: usize,
+    objects_left: usize,
+    fields_left: usize,
+    strings_left: usize,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader over all of `src`.
+    /// A reader over all of `src`; [`Bytes`] values it hands out share `src`'s memory.
     #[must_use]
     pub fn new(src: &'a Bytes, limits: Limits) -> Self {
         Self {
-            src,
-            rest: src.as_ref(),
+            src: Some(src),
+            ..Self::from_slice(src, limits)
+        }
+    }
+
+    /// A reader over a plain slice; [`Bytes`] values it hands out are copies (borrowed
+    /// values such as `&[u8]` are not).
+    #[must_use]
+    pub fn from_slice(src: &'a [u8], limits: Limits) -> Self {
+        Self {
+            src: None,
+            rest: src,
             limits,
-            depth: 0,
-            objects: 0,
-            fields: 0,
-            strings: 0,
+            depth_left: limits.max_depth,
+            objects_left: limits.max_objects,
+            fields_left: limits.max_fields,
+            strings_left: limits.max_strings,
         }
     }
 
@@ -56,36 +70,40 @@ impl<'a> Reader<'a> {
     /// Reads `n` bytes as a borrowed slice.
     ///
     /// # Errors
-    /// [`Error::Truncated`] if fewer than `n` bytes remain.
-    #[inline]
+    /// [`ErrorKind::Truncated`] if fewer than `n` bytes remain.
+    #[inline(always)]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.rest.len() {
-            return Err(Error::Truncated {
+            return Err(ErrorKind::Truncated {
                 needed: n,
                 remaining: self.rest.len(),
-            });
+            }
+            .into());
         }
         let (head, tail) = self.rest.split_at(n);
         self.rest = tail;
         Ok(head)
     }
 
-    /// Reads `n` bytes as a [`Bytes`] that shares the input's memory (no copy).
+    /// Reads `n` bytes as a [`Bytes`]: shared with the input (no copy) when the reader was
+    /// made from [`Bytes`], copied otherwise.
     ///
     /// # Errors
-    /// [`Error::Truncated`] if fewer than `n` bytes remain.
-    #[inline]
+    /// [`ErrorKind::Truncated`] if fewer than `n` bytes remain.
+    #[inline(always)]
     pub fn take_bytes(&mut self, n: usize) -> Result<Bytes> {
-        let start = self.src.len() - self.rest.len();
-        let slice = self.take(n)?;
-        debug_assert_eq!(slice.len(), n);
-        Ok(self.src.slice(start..start + n))
+        let Some(src) = self.src else {
+            return self.take(n).map(Bytes::copy_from_slice);
+        };
+        let start = src.len() - self.rest.len();
+        self.take(n)?;
+        Ok(src.slice(start..start + n))
     }
 
     /// Reads a fixed-size array of bytes.
     ///
     /// # Errors
-    /// [`Error::Truncated`] if fewer than `N` bytes remain.
+    /// [`ErrorKind::Truncated`] if fewer than `N` bytes remain.
     #[inline]
     pub fn read_array<const N: usize>(&mut self) -> Result<[u8; N]> {
         match self.rest.split_first_chunk::<N>() {
@@ -93,36 +111,47 @@ impl<'a> Reader<'a> {
                 self.rest = tail;
                 Ok(*head)
             }
-            None => Err(Error::Truncated {
+            None => Err(ErrorKind::Truncated {
                 needed: N,
                 remaining: self.rest.len(),
-            }),
+            }
+            .into()),
         }
+    }
+
+    /// Reads a fixed-size array of bytes if that many remain, else leaves the reader as it
+    /// is and returns `None`.
+    #[inline(always)]
+    pub fn try_read_array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, tail) = self.rest.split_first_chunk::<N>()?;
+        self.rest = tail;
+        Some(*head)
     }
 
     /// Reads one byte.
     ///
     /// # Errors
-    /// [`Error::Truncated`] at the end of input.
-    #[inline]
+    /// [`ErrorKind::Truncated`] at the end of input.
+    #[inline(always)]
     pub fn read_u8(&mut self) -> Result<u8> {
         match self.rest.split_first() {
             Some((byte, tail)) => {
                 self.rest = tail;
                 Ok(*byte)
             }
-            None => Err(Error::Truncated {
+            None => Err(ErrorKind::Truncated {
                 needed: 1,
                 remaining: 0,
-            }),
+            }
+            .into()),
         }
     }
 
     /// Reads an epee varint.
     ///
     /// # Errors
-    /// [`Error::Truncated`] if the input ends inside it.
-    #[inline]
+    /// [`ErrorKind::Truncated`] if the input ends inside it.
+    #[inline(always)]
     pub fn read_varint(&mut self) -> Result<u64> {
         let (value, used) = varint::read_varint(self.rest)?;
         self.rest = self.rest.get(used..).unwrap_or_default();
@@ -130,10 +159,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a varint that counts something held in memory.
+    #[inline(always)]
     fn read_count(&mut self) -> Result<u64> {
         let value = self.read_varint()?;
         if usize::try_from(value).is_err() {
-            return Err(Error::VarintTooLarge(value));
+            return Err(ErrorKind::VarintTooLarge(value).into());
         }
         Ok(value)
     }
@@ -141,22 +171,25 @@ impl<'a> Reader<'a> {
     /// Reads a type marker.
     ///
     /// # Errors
-    /// [`Error::UnknownType`] for an unknown type code, [`Error::Truncated`] at end of input.
-    #[inline]
+    /// [`ErrorKind::UnknownType`] for an unknown type code, [`ErrorKind::Truncated`] at end of input.
+    #[inline(always)]
     pub fn read_marker(&mut self) -> Result<Marker> {
         let byte = self.read_u8()?;
-        Marker::from_byte(byte).ok_or(Error::UnknownType(byte))
+        match Marker::from_byte(byte) {
+            Some(marker) => Ok(marker),
+            None => Err(ErrorKind::UnknownType(byte).into()),
+        }
     }
 
     /// Reads a field name: a length byte (1..=255) and that many bytes.
     ///
     /// # Errors
-    /// [`Error::EmptyFieldName`] for a zero length, [`Error::Truncated`] at end of input.
-    #[inline]
+    /// [`ErrorKind::EmptyFieldName`] for a zero length, [`ErrorKind::Truncated`] at end of input.
+    #[inline(always)]
     pub fn read_name(&mut self) -> Result<&'a [u8]> {
         let len = self.read_u8()?;
         if len == 0 {
-            return Err(Error::EmptyFieldName);
+            return Err(ErrorKind::EmptyFieldName.into());
         }
         self.take(usize::from(len))
     }
@@ -164,19 +197,20 @@ impl<'a> Reader<'a> {
     /// Reads the field count at the start of an object and charges it to the field budget.
     ///
     /// # Errors
-    /// [`Error::TooManyFields`] past [`Limits::max_fields`].
-    #[inline]
+    /// [`ErrorKind::TooManyFields`] past [`Limits::max_fields`].
+    #[inline(always)]
     pub fn read_field_count(&mut self) -> Result<usize> {
         let count = self.read_count()?;
-        let budget = self.limits.max_fields - self.fields.min(self.limits.max_fields);
+        let budget = self.fields_left;
         match usize::try_from(count) {
             Ok(count) if count <= budget => {
-                self.fields += count;
+                self.fields_left -= count;
                 Ok(count)
             }
-            _ => Err(Error::TooManyFields {
+            _ => Err(ErrorKind::TooManyFields {
                 max: self.limits.max_fields,
-            }),
+            }
+            .into()),
         }
     }
 
@@ -184,30 +218,33 @@ impl<'a> Reader<'a> {
     /// caller then takes that many bytes. Each call counts one string.
     ///
     /// # Errors
-    /// [`Error::TooManyStrings`], [`Error::StringTooLong`] or [`Error::Truncated`].
-    #[inline]
+    /// [`ErrorKind::TooManyStrings`], [`ErrorKind::StringTooLong`] or [`ErrorKind::Truncated`].
+    #[inline(always)]
     pub fn read_string_len(&mut self) -> Result<usize> {
-        if self.strings >= self.limits.max_strings {
-            return Err(Error::TooManyStrings {
+        if self.strings_left == 0 {
+            return Err(ErrorKind::TooManyStrings {
                 max: self.limits.max_strings,
-            });
+            }
+            .into());
         }
-        self.strings += 1;
+        self.strings_left -= 1;
         let len = self.read_count()?;
         match usize::try_from(len) {
             Ok(len) if len <= self.limits.max_string_len => {
                 if len > self.rest.len() {
-                    return Err(Error::Truncated {
+                    return Err(ErrorKind::Truncated {
                         needed: len,
                         remaining: self.rest.len(),
-                    });
+                    }
+                    .into());
                 }
                 Ok(len)
             }
-            _ => Err(Error::StringTooLong {
+            _ => Err(ErrorKind::StringTooLong {
                 len,
                 max: self.limits.max_string_len,
-            }),
+            }
+            .into()),
         }
     }
 
@@ -215,7 +252,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// As [`Reader::read_string_len`].
-    #[inline]
+    #[inline(always)]
     pub fn read_string(&mut self) -> Result<&'a [u8]> {
         let len = self.read_string_len()?;
         self.take(len)
@@ -225,7 +262,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// As [`Reader::read_string_len`].
-    #[inline]
+    #[inline(always)]
     pub fn read_string_bytes(&mut self) -> Result<Bytes> {
         let len = self.read_string_len()?;
         self.take_bytes(len)
@@ -235,29 +272,27 @@ impl<'a> Reader<'a> {
     /// limits and against what the remaining input can hold.
     ///
     /// # Errors
-    /// [`Error::ArrayTooLong`], [`Error::TooManyObjects`] or [`Error::TooManyStrings`].
-    #[inline]
+    /// [`ErrorKind::ArrayTooLong`], [`ErrorKind::TooManyObjects`] or [`ErrorKind::TooManyStrings`].
+    #[inline(always)]
     pub fn read_array_len(&mut self, element: TypeCode) -> Result<usize> {
         let len = self.read_count()?;
         let fits_input = self.rest.len() / element.min_element_size();
         let max = self.limits.max_array_len.min(fits_input);
         let len = match usize::try_from(len) {
             Ok(n) if n <= max => n,
-            _ => return Err(Error::ArrayTooLong { len, max }),
+            _ => return Err(ErrorKind::ArrayTooLong { len, max }.into()),
         };
         // Objects and strings are also charged one by one as they are read; checking here
         // first means no vector is ever sized beyond what the budget allows.
         match element {
-            TypeCode::Object if len > self.limits.max_objects.saturating_sub(self.objects) => {
-                Err(Error::TooManyObjects {
-                    max: self.limits.max_objects,
-                })
+            TypeCode::Object if len > self.objects_left => Err(ErrorKind::TooManyObjects {
+                max: self.limits.max_objects,
             }
-            TypeCode::String if len > self.limits.max_strings.saturating_sub(self.strings) => {
-                Err(Error::TooManyStrings {
-                    max: self.limits.max_strings,
-                })
+            .into()),
+            TypeCode::String if len > self.strings_left => Err(ErrorKind::TooManyStrings {
+                max: self.limits.max_strings,
             }
+            .into()),
             _ => Ok(len),
         }
     }
@@ -272,17 +307,18 @@ impl<'a> Reader<'a> {
     /// Runs `read` one nesting level deeper (an object's fields or an array's elements).
     ///
     /// # Errors
-    /// [`Error::TooDeep`] past [`Limits::max_depth`], or whatever `read` returns.
+    /// [`ErrorKind::TooDeep`] past [`Limits::max_depth`], or whatever `read` returns.
     #[inline]
     pub fn nested<T>(&mut self, read: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        if self.depth >= self.limits.max_depth {
-            return Err(Error::TooDeep {
+        if self.depth_left == 0 {
+            return Err(ErrorKind::TooDeep {
                 max: self.limits.max_depth,
-            });
+            }
+            .into());
         }
-        self.depth += 1;
+        self.depth_left -= 1;
         let result = read(self);
-        self.depth -= 1;
+        self.depth_left += 1;
         result
     }
 
@@ -290,15 +326,16 @@ impl<'a> Reader<'a> {
     /// fields one level deeper.
     ///
     /// # Errors
-    /// [`Error::TooManyObjects`], [`Error::TooDeep`] or whatever `read` returns.
+    /// [`ErrorKind::TooManyObjects`], [`ErrorKind::TooDeep`] or whatever `read` returns.
     #[inline]
     pub fn object<T>(&mut self, read: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
-        if self.objects >= self.limits.max_objects {
-            return Err(Error::TooManyObjects {
+        if self.objects_left == 0 {
+            return Err(ErrorKind::TooManyObjects {
                 max: self.limits.max_objects,
-            });
+            }
+            .into());
         }
-        self.objects += 1;
+        self.objects_left -= 1;
         self.nested(read)
     }
 
@@ -309,7 +346,7 @@ impl<'a> Reader<'a> {
     /// reads that second marker when it is there.
     ///
     /// # Errors
-    /// [`Error::WrongType`] if the marker is not an array marker.
+    /// [`ErrorKind::WrongType`] if the marker is not an array marker.
     #[inline]
     pub fn resolve_array_marker(&mut self, marker: Marker) -> Result<Marker> {
         let marker = if marker == Marker::scalar(TypeCode::Array) {
@@ -320,10 +357,11 @@ impl<'a> Reader<'a> {
         if marker.is_array {
             Ok(marker)
         } else {
-            Err(Error::WrongType {
+            Err(ErrorKind::WrongType {
                 expected: Marker::array_of(TypeCode::Array),
                 found: marker,
-            })
+            }
+            .into())
         }
     }
 
@@ -348,7 +386,7 @@ impl<'a> Reader<'a> {
             TypeCode::Bool => {
                 let byte = self.read_u8()?;
                 if byte > 1 {
-                    Err(Error::InvalidBool(byte))
+                    Err(ErrorKind::InvalidBool(byte).into())
                 } else {
                     Ok(())
                 }
@@ -382,7 +420,7 @@ impl<'a> Reader<'a> {
             if element == TypeCode::Bool {
                 for byte in self.take(len)? {
                     if *byte > 1 {
-                        return Err(Error::InvalidBool(*byte));
+                        return Err(ErrorKind::InvalidBool(*byte).into());
                     }
                 }
                 return Ok(());

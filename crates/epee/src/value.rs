@@ -3,23 +3,28 @@
 
 use bytes::{BufMut, Bytes};
 
+use crate::ErrorKind;
 use crate::{Error, Marker, Reader, Result, TypeCode, varint::write_varint};
 
 /// A Rust type that can be a field value in an epee object.
+///
+/// `'de` is the lifetime of the input: types that borrow from it (`&'de [u8]` blobs) are
+/// values for that lifetime only, owned types for every lifetime — the same scheme as
+/// serde's `Deserialize<'de>`.
 ///
 /// The marker byte is read (or written) by the enclosing object; `read` and `write` handle
 /// what follows it. Types with a natural "absent" value (containers, `Option`) say so through
 /// [`EpeeValue::missing`] and [`EpeeValue::should_write`], which is how monerod's habit of
 /// omitting empty containers is reproduced byte for byte.
-pub trait EpeeValue: Sized {
+pub trait EpeeValue<'de>: Sized {
     /// The marker this type is written with.
     const MARKER: Marker;
 
     /// Reads a value whose marker, `marker`, has just been read.
     ///
     /// # Errors
-    /// [`Error::WrongType`] if `marker` is not one this type accepts, or any decoding error.
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self>;
+    /// [`ErrorKind::WrongType`] if `marker` is not one this type accepts, or any decoding error.
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self>;
 
     /// Writes the value's bytes (everything after the marker).
     ///
@@ -47,7 +52,7 @@ pub trait EpeeValue: Sized {
 /// Error for a marker that does not fit `T`.
 #[cold]
 pub(crate) fn wrong_type(expected: Marker, found: Marker) -> Error {
-    Error::WrongType { expected, found }
+    ErrorKind::WrongType { expected, found }.into()
 }
 
 /// Reads any of the eight integer types as an `i128`, for lenient integer conversion.
@@ -62,33 +67,47 @@ fn read_any_integer(r: &mut Reader<'_>, code: TypeCode) -> Result<i128> {
         TypeCode::U16 => u16::from_le_bytes(r.read_array()?).into(),
         TypeCode::U8 => r.read_u8()?.into(),
         other => {
-            return Err(Error::Invalid(format!(
-                "{} is not an integer type",
-                other.name()
-            )));
+            return Err(
+                ErrorKind::Invalid(format!("{} is not an integer type", other.name())).into(),
+            );
         }
     })
 }
 
+/// The uncommon paths of integer decoding, out of line: another integer width (converted
+/// if it fits), the wrong type, or input too short.
+#[cold]
+#[inline(never)]
+fn read_integer_slow(
+    r: &mut Reader<'_>,
+    marker: Marker,
+    expected: Marker,
+    _target: &'static str,
+) -> Result<i128> {
+    if marker.is_array || !marker.code.is_integer() {
+        return Err(wrong_type(expected, marker));
+    }
+    read_any_integer(r, marker.code)
+}
+
 macro_rules! integer_value {
     ($($ty:ty => $code:ident),* $(,)?) => {$(
-        impl EpeeValue for $ty {
+        impl<'de> EpeeValue<'de> for $ty {
             const MARKER: Marker = Marker::scalar(TypeCode::$code);
 
             /// Reads the integer. Like monerod, any integer type is accepted when the
-            /// value fits; anything else is [`Error::WrongType`].
-            #[inline]
-            fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
-                if marker == Self::MARKER {
-                    return Ok(<$ty>::from_le_bytes(r.read_array()?));
+            /// value fits; anything else is [`ErrorKind::WrongType`].
+            #[inline(always)]
+            fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
+                if marker == Self::MARKER
+                    && let Some(bytes) = r.try_read_array()
+                {
+                    return Ok(<$ty>::from_le_bytes(bytes));
                 }
-                if marker.is_array || !marker.code.is_integer() {
-                    return Err(wrong_type(Self::MARKER, marker));
-                }
-                let value = read_any_integer(r, marker.code)?;
-                <$ty>::try_from(value).map_err(|_| Error::IntegerOutOfRange {
-                    value,
-                    target: stringify!($ty),
+                read_integer_slow(r, marker, Self::MARKER, stringify!($ty)).and_then(|value| {
+                    <$ty>::try_from(value).map_err(|_| {
+                        ErrorKind::IntegerOutOfRange { value, target: stringify!($ty) }.into()
+                    })
                 })
             }
 
@@ -106,10 +125,10 @@ integer_value! {
     u64 => U64, u32 => U32, u16 => U16, u8 => U8,
 }
 
-impl EpeeValue for f64 {
+impl<'de> EpeeValue<'de> for f64 {
     const MARKER: Marker = Marker::scalar(TypeCode::F64);
 
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
         if marker != Self::MARKER {
             return Err(wrong_type(Self::MARKER, marker));
         }
@@ -122,18 +141,18 @@ impl EpeeValue for f64 {
     }
 }
 
-impl EpeeValue for bool {
+impl<'de> EpeeValue<'de> for bool {
     const MARKER: Marker = Marker::scalar(TypeCode::Bool);
 
-    #[inline]
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
+    #[inline(always)]
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
         if marker != Self::MARKER {
             return Err(wrong_type(Self::MARKER, marker));
         }
         match r.read_u8()? {
             0 => Ok(false),
             1 => Ok(true),
-            other => Err(Error::InvalidBool(other)),
+            other => Err(ErrorKind::InvalidBool(other).into()),
         }
     }
 
@@ -151,12 +170,13 @@ pub(crate) fn write_string<B: BufMut>(w: &mut B, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A blob: epee's string type holding arbitrary bytes, shared with the input (no copy).
-impl EpeeValue for Bytes {
+/// A blob: epee's string type holding arbitrary bytes, sharing the input's memory when the
+/// input is [`Bytes`] (no copy).
+impl<'de> EpeeValue<'de> for Bytes {
     const MARKER: Marker = Marker::scalar(TypeCode::String);
 
-    #[inline]
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
+    #[inline(always)]
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
         if marker != Self::MARKER {
             return Err(wrong_type(Self::MARKER, marker));
         }
@@ -169,18 +189,36 @@ impl EpeeValue for Bytes {
     }
 }
 
-/// A text string: epee's string type, required to be UTF-8.
-impl EpeeValue for String {
+/// A blob borrowed from the input: no copy and no reference count.
+impl<'de: 'a, 'a> EpeeValue<'de> for &'a [u8] {
     const MARKER: Marker = Marker::scalar(TypeCode::String);
 
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
+    #[inline(always)]
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
+        if marker != Self::MARKER {
+            return Err(wrong_type(Self::MARKER, marker));
+        }
+        r.read_string()
+    }
+
+    #[inline]
+    fn write<B: BufMut>(&self, w: &mut B) -> Result<()> {
+        write_string(w, self)
+    }
+}
+
+/// A text string: epee's string type, required to be UTF-8.
+impl<'de> EpeeValue<'de> for String {
+    const MARKER: Marker = Marker::scalar(TypeCode::String);
+
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
         if marker != Self::MARKER {
             return Err(wrong_type(Self::MARKER, marker));
         }
         let bytes = r.read_string()?;
         std::str::from_utf8(bytes)
             .map(str::to_owned)
-            .map_err(|_| Error::InvalidUtf8)
+            .map_err(|_| ErrorKind::InvalidUtf8.into())
     }
 
     fn write<B: BufMut>(&self, w: &mut B) -> Result<()> {
@@ -190,19 +228,23 @@ impl EpeeValue for String {
 
 /// A fixed-size blob (a hash, a key, a 16-byte network id): a string of exactly `N` bytes,
 /// as monerod's `KV_SERIALIZE_VAL_POD_AS_BLOB` writes it.
-impl<const N: usize> EpeeValue for [u8; N] {
+impl<'de, const N: usize> EpeeValue<'de> for [u8; N] {
     const MARKER: Marker = Marker::scalar(TypeCode::String);
 
-    #[inline]
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
+    #[inline(always)]
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
         if marker != Self::MARKER {
             return Err(wrong_type(Self::MARKER, marker));
         }
         let bytes = r.read_string()?;
-        <[u8; N]>::try_from(bytes).map_err(|_| Error::WrongLength {
-            expected: N,
-            found: bytes.len(),
-        })
+        match <[u8; N]>::try_from(bytes) {
+            Ok(array) => Ok(array),
+            Err(_) => Err(ErrorKind::WrongLength {
+                expected: N,
+                found: bytes.len(),
+            }
+            .into()),
+        }
     }
 
     #[inline]
@@ -213,10 +255,10 @@ impl<const N: usize> EpeeValue for [u8; N] {
 
 /// An epee array of `T`. An absent field decodes as empty and an empty vector is not
 /// written, as monerod does.
-impl<T: EpeeValue> EpeeValue for Vec<T> {
+impl<'de, T: EpeeValue<'de>> EpeeValue<'de> for Vec<T> {
     const MARKER: Marker = Marker::array_of(T::MARKER.code_for_array_element());
 
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
         let marker = r.resolve_array_marker(marker)?;
         if marker != Self::MARKER {
             return Err(wrong_type(Self::MARKER, marker));
@@ -259,11 +301,11 @@ impl<T: EpeeValue> EpeeValue for Vec<T> {
 }
 
 /// An optional field: absent in the input is `None`, and `None` is not written.
-impl<T: EpeeValue> EpeeValue for Option<T> {
+impl<'de, T: EpeeValue<'de>> EpeeValue<'de> for Option<T> {
     const MARKER: Marker = T::MARKER;
 
     #[inline]
-    fn read(r: &mut Reader<'_>, marker: Marker) -> Result<Self> {
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
         T::read(r, marker).map(Some)
     }
 

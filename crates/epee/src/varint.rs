@@ -7,6 +7,7 @@
 use bytes::BufMut;
 
 use crate::Error;
+use crate::ErrorKind;
 
 /// Largest value a varint can carry (62 bits).
 pub const MAX_VARINT: u64 = (1 << 62) - 1;
@@ -28,7 +29,7 @@ pub const fn varint_len(value: u64) -> usize {
 /// Writes `value` in the shortest width, as monerod's `pack_varint` does.
 ///
 /// # Errors
-/// [`Error::VarintTooLarge`] if `value` exceeds [`MAX_VARINT`].
+/// [`ErrorKind::VarintTooLarge`] if `value` exceeds [`MAX_VARINT`].
 #[inline]
 pub fn write_varint<B: BufMut>(dst: &mut B, value: u64) -> Result<(), Error> {
     match varint_len(value) {
@@ -37,7 +38,7 @@ pub fn write_varint<B: BufMut>(dst: &mut B, value: u64) -> Result<(), Error> {
         4 => dst.put_u32_le(((value as u32) << 2) | 2),
         _ => {
             if value > MAX_VARINT {
-                return Err(Error::VarintTooLarge(value));
+                return Err(ErrorKind::VarintTooLarge(value).into());
             }
             dst.put_u64_le((value << 2) | 3);
         }
@@ -48,23 +49,40 @@ pub fn write_varint<B: BufMut>(dst: &mut B, value: u64) -> Result<(), Error> {
 /// Reads a varint from the start of `src`, returning the value and the number of bytes used.
 ///
 /// # Errors
-/// [`Error::Truncated`] if `src` ends inside the varint.
-#[inline]
+/// [`ErrorKind::Truncated`] if `src` ends inside the varint.
+#[inline(always)]
 pub fn read_varint(src: &[u8]) -> Result<(u64, usize), Error> {
-    let first = *src.first().ok_or(Error::Truncated {
-        needed: 1,
-        remaining: 0,
-    })?;
-    let width = 1usize << (first & 3);
-    let bytes = src.get(..width).ok_or(Error::Truncated {
+    // No `ok_or(Error::…)`: an eagerly built error is also dropped on the success path,
+    // through a call to `Error`'s drop glue.
+    let Some(&first) = src.first() else {
+        return Err(ErrorKind::Truncated {
+            needed: 1,
+            remaining: 0,
+        }
+        .into());
+    };
+    // One fixed-size load per width: no variable-length copy (which compiles to a call to
+    // `memcpy`) and no error value built on the success path.
+    let truncated = |width: usize| ErrorKind::Truncated {
         needed: width,
         remaining: src.len(),
-    })?;
-    let mut raw = [0u8; 8];
-    for (dst, src) in raw.iter_mut().zip(bytes) {
-        *dst = *src;
-    }
-    Ok((u64::from_le_bytes(raw) >> 2, width))
+    };
+    let (raw, width) = match first & 3 {
+        0 => (u64::from(first), 1),
+        1 => match src.first_chunk::<2>() {
+            Some(b) => (u64::from(u16::from_le_bytes(*b)), 2),
+            None => return Err(truncated(2).into()),
+        },
+        2 => match src.first_chunk::<4>() {
+            Some(b) => (u64::from(u32::from_le_bytes(*b)), 4),
+            None => return Err(truncated(4).into()),
+        },
+        _ => match src.first_chunk::<8>() {
+            Some(b) => (u64::from_le_bytes(*b), 8),
+            None => return Err(truncated(8).into()),
+        },
+    };
+    Ok((raw >> 2, width))
 }
 
 #[cfg(test)]
@@ -103,17 +121,22 @@ mod tests {
     #[test]
     fn too_large_is_an_error() {
         assert!(matches!(
-            write_varint(&mut Vec::new(), MAX_VARINT + 1),
-            Err(Error::VarintTooLarge(_))
+            write_varint(&mut Vec::new(), MAX_VARINT + 1)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::VarintTooLarge(_)
         ));
     }
 
     #[test]
     fn truncated_is_an_error() {
-        assert!(matches!(read_varint(&[]), Err(Error::Truncated { .. })));
         assert!(matches!(
-            read_varint(&[0x02, 0, 0]),
-            Err(Error::Truncated { needed: 4, .. })
+            read_varint(&[]).unwrap_err().kind(),
+            ErrorKind::Truncated { .. }
+        ));
+        assert!(matches!(
+            read_varint(&[0x02, 0, 0]).unwrap_err().kind(),
+            ErrorKind::Truncated { needed: 4, .. }
         ));
     }
 }

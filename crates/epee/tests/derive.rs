@@ -10,8 +10,8 @@
 
 use bytes::Bytes;
 use umbra_epee::{
-    ByteArrayVec, ContainerAsBlob, EpeeObject, Error, Marker, Section, TypeCode, Value, from_bytes,
-    to_bytes,
+    ByteArrayVec, ContainerAsBlob, EpeeObject, ErrorKind, Marker, Section, TypeCode, Value,
+    from_bytes, to_bytes,
 };
 
 #[derive(Debug, Clone, PartialEq, EpeeObject)]
@@ -116,7 +116,7 @@ fn defaults_empty_containers_and_none_are_not_written_and_come_back() {
     value.inners.clear();
     value.numbers.clear();
     value.ids = ByteArrayVec::new();
-    value.weights = ContainerAsBlob(Vec::new());
+    value.weights = ContainerAsBlob::default();
     let bytes = to_bytes(&value).unwrap().freeze();
     let section: Section = from_bytes(&bytes).unwrap();
     for absent in ["seven", "maybe", "inners", "numbers", "ids", "weights"] {
@@ -168,7 +168,7 @@ fn a_missing_required_field_is_a_typed_error() {
     let bytes = encode_section(vec![("a", Value::U32(1))]);
     assert_eq!(
         from_bytes::<Small>(&bytes).unwrap_err(),
-        Error::MissingField("b")
+        ErrorKind::MissingField("b")
     );
 }
 
@@ -181,12 +181,12 @@ fn a_duplicate_field_is_a_typed_error() {
     ]);
     assert_eq!(
         from_bytes::<Small>(&bytes).unwrap_err(),
-        Error::DuplicateField("a".into())
+        ErrorKind::DuplicateField("a".into())
     );
     // The dynamic reader refuses duplicates as monerod does.
     assert_eq!(
         from_bytes::<Section>(&bytes).unwrap_err(),
-        Error::DuplicateField("a".into())
+        ErrorKind::DuplicateField("a".into())
     );
 }
 
@@ -209,8 +209,8 @@ fn a_wrong_type_names_the_field_path() {
     let error = from_bytes::<Outer>(&bytes).unwrap_err();
     assert_eq!(error.field_path(), ["inner", "id"]);
     assert_eq!(
-        error.root_cause(),
-        &Error::WrongType {
+        error.kind(),
+        &ErrorKind::WrongType {
             expected: Marker::scalar(TypeCode::U64),
             found: Marker::scalar(TypeCode::String)
         }
@@ -233,8 +233,8 @@ fn integers_of_another_width_are_accepted_when_they_fit() {
         ("b", Value::String(Bytes::new())),
     ]);
     assert_eq!(
-        from_bytes::<Small>(&bytes).unwrap_err().root_cause(),
-        &Error::IntegerOutOfRange {
+        from_bytes::<Small>(&bytes).unwrap_err().kind(),
+        &ErrorKind::IntegerOutOfRange {
             value: -1,
             target: "u32"
         }
@@ -250,8 +250,8 @@ fn a_fixed_size_blob_of_the_wrong_length_is_an_error() {
     }
     let bytes = encode_section(vec![("h", Value::String(Bytes::from(vec![0u8; 31])))]);
     assert_eq!(
-        from_bytes::<Hash>(&bytes).unwrap_err().root_cause(),
-        &Error::WrongLength {
+        from_bytes::<Hash>(&bytes).unwrap_err().kind(),
+        &ErrorKind::WrongLength {
             expected: 32,
             found: 31
         }
@@ -267,8 +267,8 @@ fn a_hash_list_that_is_not_whole_hashes_is_an_error() {
     }
     let bytes = encode_section(vec![("ids", Value::String(Bytes::from(vec![0u8; 33])))]);
     assert_eq!(
-        from_bytes::<Ids>(&bytes).unwrap_err().root_cause(),
-        &Error::NotMultiple {
+        from_bytes::<Ids>(&bytes).unwrap_err().kind(),
+        &ErrorKind::NotMultiple {
             len: 33,
             item_size: 32
         }
@@ -324,4 +324,69 @@ fn missing_fields_are_filled_but_always_written() {
     let section: Section = from_bytes(&bytes).unwrap();
     assert_eq!(section.get("_"), Some(&Value::String(Bytes::new())));
     assert_eq!(section.get("three"), Some(&Value::U8(3)));
+}
+
+#[test]
+fn borrowed_fields_decode_from_a_slice_without_copying() {
+    #[derive(Debug, PartialEq, EpeeObject)]
+    struct Borrowed<'a> {
+        blob: &'a [u8],
+        ids: ByteArrayVec<32, &'a [u8]>,
+        weights: ContainerAsBlob<u64, &'a [u8]>,
+        owned: u64,
+    }
+    #[derive(Debug, PartialEq, EpeeObject)]
+    struct Owned {
+        blob: Bytes,
+        ids: ByteArrayVec<32>,
+        weights: ContainerAsBlob<u64>,
+        owned: u64,
+    }
+    let owned = Owned {
+        blob: Bytes::from_static(b"block"),
+        ids: vec![[3; 32], [4; 32]].into(),
+        weights: vec![10u64, 20, 30].into(),
+        owned: 7,
+    };
+    let bytes = to_bytes(&owned).unwrap().freeze();
+    let borrowed: Borrowed<'_> = umbra_epee::from_slice(&bytes).unwrap();
+    assert_eq!(borrowed.blob, b"block");
+    assert!(
+        bytes.as_ptr_range().contains(&borrowed.blob.as_ptr()),
+        "blob was copied"
+    );
+    assert_eq!(borrowed.ids.as_slice(), &[[3; 32], [4; 32]]);
+    assert_eq!(borrowed.weights.to_vec(), [10, 20, 30]);
+    assert_eq!(borrowed.weights.get(1), Some(20));
+    assert_eq!(borrowed.weights.get(3), None);
+    assert_eq!(borrowed.owned, 7);
+    // The borrowed view encodes to the same bytes.
+    assert_eq!(to_bytes(&borrowed).unwrap().freeze(), bytes);
+    // And an owned type decodes from a plain slice too (copying its blobs).
+    assert_eq!(umbra_epee::from_slice::<Owned>(&bytes).unwrap(), owned);
+}
+
+#[test]
+fn bare_default_works_for_blob_and_string_fields() {
+    #[derive(Debug, PartialEq, EpeeObject)]
+    struct Defaults {
+        #[epee(default)]
+        text: String,
+        #[epee(default)]
+        blob: Bytes,
+        #[epee(default)]
+        hash: [u8; 32],
+    }
+    let empty = encode_section(vec![]);
+    let value = from_bytes::<Defaults>(&empty).unwrap();
+    assert_eq!(
+        value,
+        Defaults {
+            text: String::new(),
+            blob: Bytes::new(),
+            hash: [0; 32]
+        }
+    );
+    // Defaults are not written.
+    assert_eq!(to_bytes(&value).unwrap().freeze(), empty);
 }

@@ -7,7 +7,7 @@ use std::{
 };
 
 use bytes::BufMut;
-use umbra_epee::{EpeeObject, Error, Reader, Result};
+use umbra_epee::{EpeeObject, Error, ErrorKind, Reader, Result};
 
 /// monerod's `address_type` codes.
 pub mod address_type {
@@ -127,7 +127,7 @@ struct RawAddress {
 }
 
 fn invalid(what: String) -> Error {
-    Error::Invalid(what).in_field("addr")
+    ErrorKind::Invalid(what).in_field("addr")
 }
 
 impl TryFrom<RawAddress> for NetworkAddress {
@@ -136,13 +136,13 @@ impl TryFrom<RawAddress> for NetworkAddress {
     fn try_from(raw: RawAddress) -> Result<Self> {
         let addr = raw.addr;
         let port = |port: Option<u16>, name: &'static str| {
-            port.ok_or_else(|| Error::MissingField(name).in_field("addr"))
+            port.ok_or_else(|| ErrorKind::MissingField(name).in_field("addr"))
         };
         Ok(match raw.kind {
             address_type::IPV4 => {
                 let ip = addr
                     .m_ip
-                    .ok_or_else(|| Error::MissingField("m_ip").in_field("addr"))?;
+                    .ok_or_else(|| ErrorKind::MissingField("m_ip").in_field("addr"))?;
                 Self::Ipv4(SocketAddrV4::new(
                     Ipv4Addr::from(ip.to_le_bytes()),
                     port(addr.m_port, "m_port")?,
@@ -151,7 +151,7 @@ impl TryFrom<RawAddress> for NetworkAddress {
             address_type::IPV6 => {
                 let ip = addr
                     .addr
-                    .ok_or_else(|| Error::MissingField("addr").in_field("addr"))?;
+                    .ok_or_else(|| ErrorKind::MissingField("addr").in_field("addr"))?;
                 Self::Ipv6(SocketAddrV6::new(
                     Ipv6Addr::from(ip),
                     port(addr.m_port, "m_port")?,
@@ -162,7 +162,7 @@ impl TryFrom<RawAddress> for NetworkAddress {
             kind @ (address_type::TOR | address_type::I2P) => {
                 let host = addr
                     .host
-                    .ok_or_else(|| Error::MissingField("host").in_field("addr"))?;
+                    .ok_or_else(|| ErrorKind::MissingField("host").in_field("addr"))?;
                 if host.is_empty() || host.len() > MAX_HOST_LEN {
                     return Err(invalid(format!(
                         "host name of {} bytes (must be 1 to {MAX_HOST_LEN})",
@@ -177,10 +177,10 @@ impl TryFrom<RawAddress> for NetworkAddress {
                 }
             }
             other => {
-                return Err(
-                    Error::Invalid(format!("unknown network address type {other}"))
-                        .in_field("type"),
-                );
+                return Err(Error::from(ErrorKind::Invalid(format!(
+                    "unknown network address type {other}"
+                )))
+                .in_field("type"));
             }
         })
     }
@@ -212,8 +212,8 @@ impl From<&NetworkAddress> for RawAddress {
     }
 }
 
-impl EpeeObject for NetworkAddress {
-    fn read_fields(r: &mut Reader<'_>) -> Result<Self> {
+impl<'de> EpeeObject<'de> for NetworkAddress {
+    fn read_fields(r: &mut Reader<'de>) -> Result<Self> {
         RawAddress::read_fields(r)?.try_into()
     }
 
@@ -272,7 +272,7 @@ mod tests {
         };
         let bytes = umbra_epee::to_bytes(&raw).unwrap().freeze();
         let error = umbra_epee::from_bytes::<NetworkAddress>(&bytes).unwrap_err();
-        assert_eq!(error.root_cause(), &Error::MissingField("m_ip"));
+        assert_eq!(error.kind(), &ErrorKind::MissingField("m_ip"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! block entries.
 
 use bytes::{BufMut, Bytes};
-use umbra_epee::{EpeeObject, EpeeValue, Error, Reader, Result};
+use umbra_epee::{Blob, EpeeObject, EpeeValue, ErrorKind, Marker, Reader, Result};
 
 use crate::NetworkAddress;
 
@@ -111,24 +111,28 @@ pub struct PeerListEntry {
 
 /// A pruned transaction: its non-prunable part and the hash of the prunable part
 /// (`tx_blob_entry`).
+///
+/// `B` is where blobs live: [`Bytes`] (owned, sharing the received buffer) or `&[u8]`
+/// (borrowed from the input, see [`umbra_epee::from_slice`]); the same holds for every
+/// message type with a blob in it.
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
-pub struct TxBlobEntry {
+pub struct TxBlobEntry<B: Blob = Bytes> {
     /// The transaction without its prunable part.
-    pub blob: Bytes,
+    pub blob: B,
     /// Hash of the pruned part.
     pub prunable_hash: [u8; 32],
 }
 
 /// The transactions of a [`BlockCompleteEntry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransactionBlobs {
+pub enum TransactionBlobs<B: Blob = Bytes> {
     /// Full transaction blobs (the entry is not pruned).
-    Normal(Vec<Bytes>),
+    Normal(Vec<B>),
     /// Pruned transactions (the entry is pruned).
-    Pruned(Vec<TxBlobEntry>),
+    Pruned(Vec<TxBlobEntry<B>>),
 }
 
-impl TransactionBlobs {
+impl<B: Blob> TransactionBlobs<B> {
     /// Number of transactions.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -145,78 +149,79 @@ impl TransactionBlobs {
     }
 }
 
+/// On the wire, `txs` is an array of strings (full blobs) or an array of `tx_blob_entry`
+/// objects (pruned); which one is read from its marker.
+impl<'de, B: Blob + EpeeValue<'de>> EpeeValue<'de> for TransactionBlobs<B> {
+    /// Nominal: the marker actually written is [`EpeeValue::marker`]'s.
+    const MARKER: Marker = <Vec<B> as EpeeValue<'de>>::MARKER;
+
+    fn read(r: &mut Reader<'de>, marker: Marker) -> Result<Self> {
+        if marker == <Vec<TxBlobEntry<B>> as EpeeValue<'de>>::MARKER {
+            Vec::read(r, marker).map(Self::Pruned)
+        } else {
+            Vec::read(r, marker).map(Self::Normal)
+        }
+    }
+
+    fn write<W: BufMut>(&self, w: &mut W) -> Result<()> {
+        match self {
+            Self::Normal(txs) => txs.write(w),
+            Self::Pruned(txs) => txs.write(w),
+        }
+    }
+
+    fn missing() -> Option<Self> {
+        Some(Self::Normal(Vec::new()))
+    }
+
+    fn should_write(&self) -> bool {
+        !self.is_empty()
+    }
+
+    fn marker(&self) -> Marker {
+        match self {
+            Self::Normal(_) => <Vec<B> as EpeeValue<'de>>::MARKER,
+            Self::Pruned(_) => <Vec<TxBlobEntry<B>> as EpeeValue<'de>>::MARKER,
+        }
+    }
+}
+
 /// A block and its transactions (`block_complete_entry`).
 ///
 /// On the wire `txs` is an array of strings when the entry is not pruned and an array of
 /// `tx_blob_entry` objects when it is; the decoder checks that `txs` agrees with `pruned`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockCompleteEntry {
+#[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
+#[epee(validate = Self::check_txs)]
+pub struct BlockCompleteEntry<B: Blob = Bytes> {
     /// Whether the transactions are pruned.
+    #[epee(default = false)]
     pub pruned: bool,
     /// The block blob.
-    pub block: Bytes,
+    pub block: B,
     /// The block's weight; monerod sends it only for pruned entries (0 otherwise).
+    #[epee(default = 0)]
     pub block_weight: u64,
     /// The block's transactions (not the miner transaction).
-    pub txs: TransactionBlobs,
+    pub txs: TransactionBlobs<B>,
 }
 
-impl EpeeObject for BlockCompleteEntry {
-    fn read_fields(r: &mut Reader<'_>) -> Result<Self> {
-        let mut pruned = None;
-        let mut block = None;
-        let mut block_weight = None;
-        let mut txs = None;
-        let count = r.read_field_count()?;
-        for _ in 0..count {
-            let name = r.read_name()?;
-            let marker = r.read_marker()?;
-            let field = match name {
-                b"pruned" => "pruned",
-                b"block" => "block",
-                b"block_weight" => "block_weight",
-                b"txs" => "txs",
-                _ => {
-                    r.skip_value(marker)?;
-                    continue;
-                }
+impl<B: Blob> BlockCompleteEntry<B> {
+    /// `txs` must be of the kind `pruned` says. An empty list carries no evidence either way
+    /// and takes the kind `pruned` says, so that what is decoded encodes back to the same
+    /// value.
+    fn check_txs(&mut self) -> Result<()> {
+        if self.txs.is_empty() {
+            self.txs = if self.pruned {
+                TransactionBlobs::Pruned(Vec::new())
+            } else {
+                TransactionBlobs::Normal(Vec::new())
             };
-            let duplicate = match field {
-                "pruned" => pruned.replace(bool::read(r, marker).map_err(|e| e.in_field(field))?),
-                "block" => block
-                    .replace(Bytes::read(r, marker).map_err(|e| e.in_field(field))?)
-                    .map(|_| true),
-                "block_weight" => block_weight
-                    .replace(u64::read(r, marker).map_err(|e| e.in_field(field))?)
-                    .map(|_| true),
-                _ => {
-                    // An array of strings is a normal entry, an array of objects a pruned one.
-                    let value = if marker == Vec::<TxBlobEntry>::MARKER {
-                        TransactionBlobs::Pruned(
-                            Vec::read(r, marker).map_err(|e| e.in_field(field))?,
-                        )
-                    } else {
-                        TransactionBlobs::Normal(
-                            Vec::read(r, marker).map_err(|e| e.in_field(field))?,
-                        )
-                    };
-                    txs.replace(value).map(|_| true)
-                }
-            };
-            if duplicate.is_some() {
-                return Err(Error::DuplicateField(field.into()));
-            }
         }
-        let pruned = pruned.unwrap_or(false);
-        let txs = match txs {
-            Some(txs) => txs,
-            None if pruned => TransactionBlobs::Pruned(Vec::new()),
-            None => TransactionBlobs::Normal(Vec::new()),
-        };
-        if pruned != matches!(txs, TransactionBlobs::Pruned(_)) && !txs.is_empty() {
-            return Err(Error::Invalid(format!(
-                "entry says pruned={pruned} but its transactions are {}",
-                if pruned {
+        if self.pruned != matches!(self.txs, TransactionBlobs::Pruned(_)) {
+            return Err(ErrorKind::Invalid(format!(
+                "entry says pruned={} but its transactions are {}",
+                self.pruned,
+                if self.pruned {
                     "full blobs"
                 } else {
                     "pruned entries"
@@ -224,38 +229,9 @@ impl EpeeObject for BlockCompleteEntry {
             ))
             .in_field("txs"));
         }
-        Ok(Self {
-            pruned,
-            block: block.ok_or(Error::MissingField("block"))?,
-            block_weight: block_weight.unwrap_or(0),
-            txs,
-        })
-    }
-
-    fn write_fields<B: BufMut>(&self, w: &mut B) -> Result<()> {
-        let write_weight = self.block_weight != 0;
-        let write_txs = !self.txs.is_empty();
-        let count =
-            1 + usize::from(write_weight) + usize::from(self.pruned) + usize::from(write_txs);
-        umbra_epee::write_field_count(w, count)?;
-        umbra_epee::write_field(w, b"block", &self.block)?;
-        if write_weight {
-            umbra_epee::write_field(w, b"block_weight", &self.block_weight)?;
-        }
-        if self.pruned {
-            umbra_epee::write_field(w, b"pruned", &true)?;
-        }
-        if write_txs {
-            match &self.txs {
-                TransactionBlobs::Normal(txs) => umbra_epee::write_field(w, b"txs", txs)?,
-                TransactionBlobs::Pruned(txs) => umbra_epee::write_field(w, b"txs", txs)?,
-            }
-        }
         Ok(())
     }
 }
-
-umbra_epee::impl_value_for_object!(BlockCompleteEntry);
 
 #[cfg(test)]
 mod tests {

@@ -188,7 +188,10 @@ impl Message {
             kind: head.kind,
         };
         let body_of = |source| WireError::Body { id, source };
-        fn read<T: EpeeObject>(body: &Bytes, limits: Limits) -> Result<T, umbra_epee::Error> {
+        fn read<'de, T: EpeeObject<'de>>(
+            body: &'de Bytes,
+            limits: Limits,
+        ) -> Result<T, umbra_epee::Error> {
             umbra_epee::from_bytes_with_limits(body, limits)
         }
         match head.kind {
@@ -308,7 +311,11 @@ impl ProtocolMessage {
     }
 }
 
-fn write<T: EpeeObject>(value: &T, dst: &mut BytesMut, id: MessageId) -> Result<(), WireError> {
+fn write<'de, T: EpeeObject<'de>>(
+    value: &T,
+    dst: &mut BytesMut,
+    id: MessageId,
+) -> Result<(), WireError> {
     umbra_epee::to_writer(value, dst).map_err(|source| WireError::Body { id, source })
 }
 

@@ -1,27 +1,27 @@
 //! Protocol messages (commands 2001–2010): all are levin notifications.
 
 use bytes::Bytes;
-use umbra_epee::{ByteArrayVec, ContainerAsBlob, EpeeObject};
+use umbra_epee::{Blob, ByteArrayVec, ContainerAsBlob, EpeeObject};
 
 use crate::BlockCompleteEntry;
 
 /// `NOTIFY_NEW_BLOCK` (2001): a full new block.
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
-pub struct NewBlock {
+pub struct NewBlock<B: Blob = Bytes> {
     /// The block and its transactions.
-    pub b: BlockCompleteEntry,
+    pub b: BlockCompleteEntry<B>,
     /// The sender's chain height.
     pub current_blockchain_height: u64,
 }
 
 /// `NOTIFY_NEW_TRANSACTIONS` (2002): transactions to relay.
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
-pub struct NewTransactions {
+pub struct NewTransactions<B: Blob = Bytes> {
     /// Transaction blobs.
-    pub txs: Vec<Bytes>,
+    pub txs: Vec<B>,
     /// Random padding that hides the real size (monerod always writes it, maybe empty).
     #[epee(rename = "_", missing)]
-    pub padding: Bytes,
+    pub padding: B,
     /// `true` when the transactions are in the fluff phase of Dandelion++, `false` in stem.
     #[epee(default = true)]
     pub dandelionpp_fluff: bool,
@@ -29,9 +29,9 @@ pub struct NewTransactions {
 
 /// `NOTIFY_REQUEST_GET_OBJECTS` (2003): ask for blocks by hash.
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
-pub struct GetObjectsRequest {
+pub struct GetObjectsRequest<B: Blob = Bytes> {
     /// Hashes of the wanted blocks.
-    pub blocks: ByteArrayVec<32>,
+    pub blocks: ByteArrayVec<32, B>,
     /// Whether pruned blocks are acceptable.
     #[epee(default = false)]
     pub prune: bool,
@@ -39,21 +39,21 @@ pub struct GetObjectsRequest {
 
 /// `NOTIFY_RESPONSE_GET_OBJECTS` (2004): the blocks asked for.
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
-pub struct GetObjectsResponse {
+pub struct GetObjectsResponse<B: Blob = Bytes> {
     /// The blocks found.
-    pub blocks: Vec<BlockCompleteEntry>,
+    pub blocks: Vec<BlockCompleteEntry<B>>,
     /// Hashes that were asked for but not found.
-    pub missed_ids: ByteArrayVec<32>,
+    pub missed_ids: ByteArrayVec<32, B>,
     /// The responder's chain height.
     pub current_blockchain_height: u64,
 }
 
 /// `NOTIFY_REQUEST_CHAIN` (2006): ask which blocks follow ours.
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
-pub struct ChainRequest {
+pub struct ChainRequest<B: Blob = Bytes> {
     /// Our sparse chain history: the first 10 ids consecutive from the top, then at
     /// offsets 2, 4, 8, …, ending with the genesis id.
-    pub block_ids: ByteArrayVec<32>,
+    pub block_ids: ByteArrayVec<32, B>,
     /// Whether pruned data is acceptable.
     #[epee(default = false)]
     pub prune: bool,
@@ -61,7 +61,7 @@ pub struct ChainRequest {
 
 /// `NOTIFY_RESPONSE_CHAIN_ENTRY` (2007): the ids of the blocks that follow.
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
-pub struct ChainResponse {
+pub struct ChainResponse<B: Blob = Bytes> {
     /// Height of the first id in `m_block_ids`.
     pub start_height: u64,
     /// The responder's chain height.
@@ -73,15 +73,15 @@ pub struct ChainResponse {
     #[epee(missing = 0)]
     pub cumulative_difficulty_top64: u64,
     /// Block ids from `start_height` on.
-    pub m_block_ids: ByteArrayVec<32>,
+    pub m_block_ids: ByteArrayVec<32, B>,
     /// Weights of those blocks (may be empty).
-    pub m_block_weights: ContainerAsBlob<u64>,
+    pub m_block_weights: ContainerAsBlob<u64, B>,
     /// The first block's blob, so its parent can be checked (may be empty).
     #[epee(missing)]
-    pub first_block: Bytes,
+    pub first_block: B,
 }
 
-impl ChainResponse {
+impl<B: Blob> ChainResponse<B> {
     /// The full 128-bit cumulative difficulty.
     #[must_use]
     pub const fn cumulative_difficulty(&self) -> u128 {
@@ -92,9 +92,9 @@ impl ChainResponse {
 /// `NOTIFY_NEW_FLUFFY_BLOCK` (2008): a new block with only the transactions the receiver
 /// is unlikely to have.
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
-pub struct NewFluffyBlock {
+pub struct NewFluffyBlock<B: Blob = Bytes> {
     /// The block and the transactions sent along.
-    pub b: BlockCompleteEntry,
+    pub b: BlockCompleteEntry<B>,
     /// The sender's chain height.
     pub current_blockchain_height: u64,
 }
@@ -102,21 +102,21 @@ pub struct NewFluffyBlock {
 /// `NOTIFY_REQUEST_FLUFFY_MISSING_TX` (2009): ask for the transactions of a fluffy block
 /// we are missing.
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
-pub struct FluffyMissingTxsRequest {
+pub struct FluffyMissingTxsRequest<B: Blob = Bytes> {
     /// The block's hash.
     pub block_hash: [u8; 32],
     /// Our chain height.
     pub current_blockchain_height: u64,
     /// Indices, within the block, of the transactions we need.
-    pub missing_tx_indices: ContainerAsBlob<u64>,
+    pub missing_tx_indices: ContainerAsBlob<u64, B>,
 }
 
 /// `NOTIFY_GET_TXPOOL_COMPLEMENT` (2010): the hashes of our pool; the peer answers with
 /// the transactions of its pool that are not among them.
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
-pub struct GetTxPoolComplement {
+pub struct GetTxPoolComplement<B: Blob = Bytes> {
     /// Hashes of the transactions we have.
-    pub hashes: ByteArrayVec<32>,
+    pub hashes: ByteArrayVec<32, B>,
 }
 
 /// Any protocol message.

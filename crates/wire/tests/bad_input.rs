@@ -79,7 +79,7 @@ fn node_data_mut(section: &mut Section) -> &mut Section {
         .1
     {
         Value::Object(s) => s,
-        _ => unreachable!(),
+        _ => panic!("node_data is an object"),
     }
 }
 
@@ -140,7 +140,7 @@ fn wrong_signature_in_the_body() {
     body[0] = 0x02;
     let error = body_error(frame(MessageHead::request(1001), &body));
     assert!(
-        matches!(error, umbra_epee::Error::BadSignature { .. }),
+        matches!(error.kind(), umbra_epee::ErrorKind::BadSignature { .. }),
         "{error}"
     );
 }
@@ -171,8 +171,8 @@ fn missing_and_duplicate_fields() {
     let error = body_error(frame(MessageHead::request(1001), &encode(&section)));
     assert_eq!(error.field_path(), ["node_data"]);
     assert_eq!(
-        error.root_cause(),
-        &umbra_epee::Error::MissingField("peer_id")
+        error.kind(),
+        &umbra_epee::ErrorKind::MissingField("peer_id")
     );
 
     let mut section = handshake_section();
@@ -181,7 +181,7 @@ fn missing_and_duplicate_fields() {
     node_data.fields.push(copy);
     let error = body_error(frame(MessageHead::request(1001), &encode(&section)));
     assert!(
-        matches!(error.root_cause(), umbra_epee::Error::DuplicateField(_)),
+        matches!(error.kind(), umbra_epee::ErrorKind::DuplicateField(_)),
         "{error}"
     );
 }
@@ -200,7 +200,7 @@ fn deep_nesting_hidden_in_an_unknown_field() {
         .push((Bytes::from_static(b"zzz"), Value::Object(deep)));
     let error = body_error(frame(MessageHead::request(1001), &encode(&section)));
     assert!(
-        matches!(error, umbra_epee::Error::TooDeep { .. }),
+        matches!(error.kind(), umbra_epee::ErrorKind::TooDeep { .. }),
         "{error}"
     );
 }
@@ -228,7 +228,7 @@ fn truncated_body_inside_a_whole_frame() {
     let error = body_error(frame(MessageHead::request(1001), &body[..body.len() - 5]));
     assert_eq!(error.field_path(), ["payload_data"]);
     assert!(
-        matches!(error.root_cause(), umbra_epee::Error::Truncated { .. }),
+        matches!(error.kind(), umbra_epee::ErrorKind::Truncated { .. }),
         "{error}"
     );
 }

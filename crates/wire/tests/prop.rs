@@ -198,7 +198,7 @@ fn protocol() -> impl Strategy<Value = ProtocolMessage> {
                         cumulative_difficulty: difficulty as u64,
                         cumulative_difficulty_top64: (difficulty >> 64) as u64,
                         m_block_ids: ids,
-                        m_block_weights: ContainerAsBlob(weights),
+                        m_block_weights: ContainerAsBlob::from(weights),
                         first_block,
                     })
                 }
@@ -214,7 +214,7 @@ fn protocol() -> impl Strategy<Value = ProtocolMessage> {
                 ProtocolMessage::FluffyMissingTxsRequest(FluffyMissingTxsRequest {
                     block_hash,
                     current_blockchain_height,
-                    missing_tx_indices: ContainerAsBlob(missing),
+                    missing_tx_indices: ContainerAsBlob::from(missing),
                 })
             }
         ),

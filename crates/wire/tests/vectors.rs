@@ -165,3 +165,23 @@ fn our_own_handshake_messages_were_accepted_by_monerod() {
     assert_eq!(request.payload_data.current_height, 1);
     decode_exact("umbra_handshake_response");
 }
+
+#[test]
+fn borrowed_decoding_sees_the_same_message_without_copying() {
+    use umbra_wire::GetObjectsResponse;
+    let frame = vector("get_objects_response_100");
+    let body = &frame[33..];
+    let borrowed: GetObjectsResponse<&[u8]> = umbra_epee::from_slice(body).unwrap();
+    let owned: GetObjectsResponse = umbra_epee::from_bytes(&frame.slice(33..)).unwrap();
+    assert_eq!(borrowed.blocks.len(), owned.blocks.len());
+    for (b, o) in borrowed.blocks.iter().zip(&owned.blocks) {
+        assert_eq!(b.block, &o.block[..]);
+        assert!(body.as_ptr_range().contains(&b.block.as_ptr()));
+    }
+    assert_eq!(
+        borrowed.current_blockchain_height,
+        owned.current_blockchain_height
+    );
+    // Both views encode to monerod's bytes.
+    assert_eq!(&umbra_epee::to_bytes(&borrowed).unwrap()[..], body);
+}
