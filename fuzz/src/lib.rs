@@ -19,7 +19,7 @@
 //! | check | input | asserts when decoding succeeds |
 //! |---|---|---|
 //! | [`epee_section`] | an epee document | re-encoding is a fixpoint (encode → decode → encode gives the same bytes), no longer than the input, and [`Limits::TRUSTED`] decodes the same |
-//! | [`epee_typed`] | an epee document | for several typed objects (handshake, chain, objects, transactions, and a struct using every derive attribute): encode → decode gives an equal value, and the encoding is canonical |
+//! | [`epee_typed`] | an epee document | for several typed objects (handshake, chain, objects, transactions, and a struct using every derive attribute): encode → decode gives an equal value, and the encoding is canonical; borrowed decoding (`from_slice`, `&[u8]` blobs) agrees with owned decoding |
 //! | [`levin_stream`] | 2 config bytes + a byte stream | see [`levin_stream`]: chunking does not change the output, buffers stay bounded, every bucket re-encodes (plainly and padded) to itself |
 //! | `wire_*` (17) | a message body | the message has the command and kind it was decoded with, and encode → decode gives an equal [`Message`] whose encoding is canonical |
 //!
@@ -54,7 +54,7 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 use umbra_epee::{
     Array, ByteArrayVec, ContainerAsBlob, EpeeObject, Error as EpeeError, ErrorKind, Limits,
-    Section, Value, from_bytes, from_bytes_with_limits, to_bytes,
+    Section, Value, from_bytes, from_bytes_with_limits, from_slice, to_bytes,
 };
 use umbra_levin::{
     Bucket, BucketCodec, DEFAULT_MAX_FRAGMENTS, FrameKind, HEADER_SIZE, INITIAL_MAX_PACKET_SIZE,
@@ -451,6 +451,39 @@ pub fn epee_typed(data: &[u8]) {
     typed_round_trip::<GetObjectsResponse>(&input);
     typed_round_trip::<NewTransactions>(&input);
     typed_round_trip::<Everything>(&input);
+    borrowed_agrees::<ChainResponse, ChainResponse<&[u8]>>(&input);
+    borrowed_agrees::<GetObjectsResponse, GetObjectsResponse<&[u8]>>(&input);
+    borrowed_agrees::<NewTransactions, NewTransactions<&[u8]>>(&input);
+}
+
+/// Borrowed decoding ([`from_slice`] into the `&[u8]` flavour of a wire type) must agree
+/// with owned decoding ([`from_bytes`]): both succeed and encode to the same bytes, or
+/// both fail with the same error.
+fn borrowed_agrees<'a, Owned, Borrowed>(input: &'a Bytes)
+where
+    Owned: for<'de> EpeeObject<'de> + Debug,
+    Borrowed: EpeeObject<'a> + Debug,
+{
+    let type_name = std::any::type_name::<Borrowed>();
+    match (from_bytes::<Owned>(input), from_slice::<Borrowed>(input)) {
+        (Ok(owned), Ok(borrowed)) => {
+            let (owned_bytes, borrowed_bytes) = (to_bytes(&owned), to_bytes(&borrowed));
+            assert!(
+                owned_bytes == borrowed_bytes,
+                "{type_name}: borrowed and owned decoding disagree\nowned    {owned:?}\nborrowed {borrowed:?}\ninput {}",
+                hex(input)
+            );
+        }
+        (Err(owned), Err(borrowed)) => assert!(
+            owned == borrowed,
+            "{type_name}: owned decoding fails with {owned}, borrowed with {borrowed}; input {}",
+            hex(input)
+        ),
+        (owned, borrowed) => panic!(
+            "{type_name}: only one decoding mode accepts the input\nowned    {owned:?}\nborrowed {borrowed:?}\ninput {}",
+            hex(input)
+        ),
+    }
 }
 
 fn typed_round_trip<T: for<'de> EpeeObject<'de> + PartialEq + Debug>(input: &Bytes) {

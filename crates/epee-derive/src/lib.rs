@@ -242,6 +242,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream2> {
 
     Ok(quote! {
         impl #impl_generics #krate::EpeeObject<'__de> for #name #ty_generics #where_clause {
+            #[inline]
             fn read_fields(__reader: &mut #krate::Reader<'__de>) -> #krate::Result<Self> {
                 #(#slot_decls)*
                 let __count = __reader.read_field_count()?;

@@ -209,27 +209,30 @@ impl<B: Blob> BlockCompleteEntry<B> {
     /// `txs` must be of the kind `pruned` says. An empty list carries no evidence either way
     /// and takes the kind `pruned` says, so that what is decoded encodes back to the same
     /// value.
+    #[inline]
     fn check_txs(&mut self) -> Result<()> {
+        let is_pruned_list = matches!(self.txs, TransactionBlobs::Pruned(_));
+        if self.pruned == is_pruned_list {
+            return Ok(());
+        }
         if self.txs.is_empty() {
             self.txs = if self.pruned {
                 TransactionBlobs::Pruned(Vec::new())
             } else {
                 TransactionBlobs::Normal(Vec::new())
             };
+            return Ok(());
         }
-        if self.pruned != matches!(self.txs, TransactionBlobs::Pruned(_)) {
-            return Err(ErrorKind::Invalid(format!(
-                "entry says pruned={} but its transactions are {}",
-                self.pruned,
-                if self.pruned {
-                    "full blobs"
-                } else {
-                    "pruned entries"
-                }
-            ))
-            .in_field("txs"));
-        }
-        Ok(())
+        Err(ErrorKind::Invalid(format!(
+            "entry says pruned={} but its transactions are {}",
+            self.pruned,
+            if self.pruned {
+                "full blobs"
+            } else {
+                "pruned entries"
+            }
+        ))
+        .in_field("txs"))
     }
 }
 
