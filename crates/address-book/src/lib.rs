@@ -1,0 +1,1 @@
+//! Per-zone peer address book (work in progress).
