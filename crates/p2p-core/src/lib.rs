@@ -18,11 +18,14 @@
 //! (250 entries), queues in both directions, frame sizes (256 KiB before the handshake,
 //! 100 MB after), and every step has a timeout.
 
+mod client;
+pub mod connection;
 pub mod handshake;
 mod peer;
 mod peer_list;
 pub mod zone;
 
+pub use client::{Client, ConnectionInfo, NotifyError, PeerError, PeerStats, ResponseFuture};
 pub use peer::Direction;
 pub use peer_list::{
     FilteredPeerList, MAX_PEER_LIST_LEN, PeerCandidate, PeerListTooLong, filter_peer_list,

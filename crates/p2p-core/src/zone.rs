@@ -152,10 +152,8 @@ fn ipv4_is_routable(ip: Ipv4Addr, allow_local: bool) -> bool {
         || a >= 240 // reserved (class E)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
         || (a == 198 && (b & 0xfe) == 18); // benchmarking
-    let local = ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || (a == 100 && (b & 0xc0) == 64); // shared address space (carrier-grade NAT)
+    let local =
+        ip.is_private() || ip.is_loopback() || ip.is_link_local() || (a == 100 && (b & 0xc0) == 64); // shared address space (carrier-grade NAT)
     !never && (allow_local || !local)
 }
 
