@@ -1,12 +1,15 @@
 //! The command line: flags, their environment-variable fallbacks, and the config layer
 //! they make.
 
-use std::net::SocketAddr;
+use std::ffi::OsStr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{ArgGroup, Parser, ValueEnum};
 
-use crate::config::{ConfigLayer, LogFilter, LogFormat, LogLayer, Network, P2pLayer, PeerAddr};
+use crate::config::{
+    ConfigError, ConfigLayer, LogFilter, LogFormat, LogLayer, Network, P2pLayer, PeerAddr,
+};
 
 /// `umbrad --version`: the version and how it was built.
 #[cfg(debug_assertions)]
@@ -15,6 +18,10 @@ const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (debug build)");
 #[cfg(not(debug_assertions))]
 const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (release build)");
 
+/// The environment variable that picks the network when none of `--testnet`,
+/// `--stagenet`, `--regtest` is given.
+pub const NETWORK_ENV: &str = "UMBRA_NETWORK";
+
 /// Text after the flag list in `umbrad --help`.
 const AFTER_LONG_HELP: &str = "\
 Configuration is layered, lowest first: built-in defaults, the config file, environment
@@ -22,6 +29,15 @@ variables, command-line flags. The config file is --config <PATH> (UMBRA_CONFIG)
 must exist, else <DATA_DIR>/umbrad.toml if it exists. `umbrad --generate-config` prints
 a sample file documenting every setting; `umbrad --print-config` shows the result of
 the layering. RUST_LOG, when set, replaces the log filter.
+
+The network is mainnet unless the config file's `network` key, UMBRA_NETWORK (mainnet,
+testnet, stagenet or regtest) or one of --testnet, --stagenet, --regtest says otherwise,
+in that order of precedence; at most one of the three flags may be given. The P2P bind
+port defaults to the network's port: mainnet and regtest 18080, testnet 28080, stagenet
+38080.
+
+Lists given by repeated flags (--add-peer, --add-exclusive-node, --add-priority-node)
+replace the config file's list; they are not merged with it.
 
 With no action flag, umbrad runs the node until Ctrl-C or SIGTERM.
 
@@ -35,6 +51,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad command line or configuration.";
     long_version = LONG_VERSION,
     about = "umbrad: a privacy-first Monero node",
     after_long_help = AFTER_LONG_HELP,
+    group(ArgGroup::new("network").args(["testnet", "stagenet", "regtest"]).multiple(false)),
 )]
 pub struct Cli {
     /// Config file to read (TOML); must exist. Default: <DATA_DIR>/umbrad.toml, if present.
@@ -46,37 +63,63 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", env = "UMBRA_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Monero network to join [config: network] [default: mainnet]
-    #[arg(long, value_enum, value_name = "NETWORK", env = "UMBRA_NETWORK")]
-    pub network: Option<Network>,
+    /// Join the public test network (P2P port 28080) [config: network = "testnet"]
+    /// [env: UMBRA_NETWORK=testnet]
+    #[arg(long)]
+    pub testnet: bool,
 
-    /// Address to accept P2P connections on [config: p2p.listen]
-    /// [default: 0.0.0.0:<network's port>]
-    #[arg(long, value_name = "IP:PORT", env = "UMBRA_P2P_LISTEN")]
-    pub p2p_listen: Option<SocketAddr>,
+    /// Join the public staging network (P2P port 38080) [config: network = "stagenet"]
+    /// [env: UMBRA_NETWORK=stagenet]
+    #[arg(long)]
+    pub stagenet: bool,
 
-    /// Outbound connections to keep open [config: p2p.outbound_peers] [default: 12]
+    /// Run a private regression-test chain (mainnet's network id, P2P port 18080)
+    /// [config: network = "regtest"] [env: UMBRA_NETWORK=regtest]
+    #[arg(long)]
+    pub regtest: bool,
+
+    /// IP address to accept P2P connections on, IPv4 or IPv6 [config: p2p.bind_ip]
+    /// [default: 0.0.0.0]
+    #[arg(long, value_name = "IP", env = "UMBRA_P2P_BIND_IP")]
+    pub p2p_bind_ip: Option<IpAddr>,
+
+    /// Port to accept P2P connections on; 0 lets the system choose [config: p2p.bind_port]
+    /// [default: the network's port: 18080, testnet 28080, stagenet 38080]
+    #[arg(long, value_name = "PORT", env = "UMBRA_P2P_BIND_PORT")]
+    pub p2p_bind_port: Option<u16>,
+
+    /// Outbound connections to keep open [config: p2p.out_peers] [default: 12]
     #[arg(long, value_name = "N")]
-    pub outbound_peers: Option<usize>,
+    pub out_peers: Option<usize>,
 
-    /// Most inbound connections at a time [config: p2p.inbound_peers] [default: 64]
+    /// Most inbound connections at a time [config: p2p.in_peers] [default: 64]
     #[arg(long, value_name = "N")]
-    pub inbound_peers: Option<usize>,
+    pub in_peers: Option<usize>,
+
+    /// Add this peer to the address book at start; repeat for more. Replaces the file's
+    /// list [config: p2p.add_peers]
+    #[arg(long = "add-peer", value_name = "HOST:PORT")]
+    pub add_peers: Vec<PeerAddr>,
 
     /// Connect only to this peer; repeat for more. Replaces the file's list
-    /// [config: p2p.exclusive_peers]
-    #[arg(long = "exclusive-peer", value_name = "HOST:PORT")]
-    pub exclusive_peers: Vec<PeerAddr>,
+    /// [config: p2p.exclusive_nodes]
+    #[arg(long = "add-exclusive-node", value_name = "HOST:PORT")]
+    pub exclusive_nodes: Vec<PeerAddr>,
 
     /// Connect to this peer first and keep it; repeat for more. Replaces the file's list
-    /// [config: p2p.priority_peers]
-    #[arg(long = "priority-peer", value_name = "HOST:PORT")]
-    pub priority_peers: Vec<PeerAddr>,
+    /// [config: p2p.priority_nodes]
+    #[arg(long = "add-priority-node", value_name = "HOST:PORT")]
+    pub priority_nodes: Vec<PeerAddr>,
 
-    /// Log filter, tracing EnvFilter syntax, e.g. "info,umbrad=debug" [config: log.level]
-    /// [default: info]
-    #[arg(long, value_name = "FILTER", env = "UMBRA_LOG")]
-    pub log: Option<LogFilter>,
+    /// Accept private and loopback addresses in peer lists and connect to them (a flag
+    /// can only turn this on) [config: p2p.allow_local_ip] [default: off]
+    #[arg(long)]
+    pub allow_local_ip: bool,
+
+    /// Log level: monerod's 0-4 (0 = warn, 1 = info, 2 = debug, 3 and 4 = trace) or a
+    /// tracing EnvFilter, e.g. "info,umbrad=debug" [config: log.level] [default: info]
+    #[arg(long, value_name = "LEVEL", env = "UMBRA_LOG_LEVEL")]
+    pub log_level: Option<LogFilter>,
 
     /// Log line format [config: log.format] [default: text]
     #[arg(long, value_enum, value_name = "FORMAT", env = "UMBRA_LOG_FORMAT")]
@@ -93,31 +136,81 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// The settings given by flags and environment variables, as a config layer.
-    pub fn layer(&self) -> ConfigLayer {
+    /// The settings given by flags and environment variables, as a config layer, with the
+    /// network from [`NETWORK_ENV`] of this process when no network flag is given.
+    pub fn layer(&self) -> Result<ConfigLayer, ConfigError> {
+        self.layer_with(std::env::var_os(NETWORK_ENV).as_deref())
+    }
+
+    /// [`Cli::layer`] with `network_env` as the value of [`NETWORK_ENV`]; an empty value
+    /// counts as unset. A network flag beats the variable, which is then not checked.
+    pub fn layer_with(&self, network_env: Option<&OsStr>) -> Result<ConfigLayer, ConfigError> {
+        let network = match self.network_flag() {
+            Some(network) => Some(network),
+            None => network_env
+                .filter(|value| !value.is_empty())
+                .map(parse_network_env)
+                .transpose()?,
+        };
         let list = |peers: &Vec<PeerAddr>| (!peers.is_empty()).then(|| peers.clone());
-        ConfigLayer {
-            network: self.network,
+        Ok(ConfigLayer {
+            network,
             data_dir: self.data_dir.clone(),
             p2p: P2pLayer {
-                listen: self.p2p_listen,
-                outbound_peers: self.outbound_peers,
-                inbound_peers: self.inbound_peers,
-                exclusive_peers: list(&self.exclusive_peers),
-                priority_peers: list(&self.priority_peers),
+                bind_ip: self.p2p_bind_ip,
+                bind_port: self.p2p_bind_port,
+                out_peers: self.out_peers,
+                in_peers: self.in_peers,
+                add_peers: list(&self.add_peers),
+                exclusive_nodes: list(&self.exclusive_nodes),
+                priority_nodes: list(&self.priority_nodes),
+                allow_local_ip: self.allow_local_ip.then_some(true),
             },
             log: LogLayer {
-                level: self.log.clone(),
+                level: self.log_level.clone(),
                 format: self.log_format,
             },
+        })
+    }
+
+    /// The network chosen by `--testnet`, `--stagenet` or `--regtest` (clap lets through
+    /// at most one).
+    fn network_flag(&self) -> Option<Network> {
+        if self.testnet {
+            Some(Network::Testnet)
+        } else if self.stagenet {
+            Some(Network::Stagenet)
+        } else if self.regtest {
+            Some(Network::Regtest)
+        } else {
+            None
         }
     }
+}
+
+/// Reads the value of [`NETWORK_ENV`].
+fn parse_network_env(value: &OsStr) -> Result<Network, ConfigError> {
+    let text = value.to_string_lossy();
+    Network::from_str(&text, false).map_err(|_| ConfigError::InvalidEnv {
+        var: NETWORK_ENV,
+        value: text.into_owned(),
+        reason: "expected mainnet, testnet, stagenet or regtest".to_owned(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("umbrad").chain(args.iter().copied())).unwrap()
+    }
+
+    fn layer(args: &[&str]) -> ConfigLayer {
+        parse(args).layer_with(None).unwrap()
+    }
 
     #[test]
     fn command_is_well_formed() {
@@ -125,43 +218,172 @@ mod tests {
     }
 
     #[test]
-    fn flags_become_a_layer() {
-        let cli = Cli::try_parse_from([
-            "umbrad",
-            "--network",
-            "stagenet",
-            "--p2p-listen",
-            "127.0.0.1:1",
-            "--outbound-peers",
+    fn no_flags_make_an_empty_layer() {
+        assert_eq!(layer(&[]), ConfigLayer::default());
+    }
+
+    #[test]
+    fn monerod_named_flags_become_a_layer() {
+        let layer = layer(&[
+            "--stagenet",
+            "--data-dir",
+            "/d",
+            "--p2p-bind-ip",
+            "127.0.0.1",
+            "--p2p-bind-port",
+            "1",
+            "--out-peers",
             "3",
-            "--exclusive-peer",
+            "--in-peers",
+            "4",
+            "--add-peer",
+            "p.example:5",
+            "--add-exclusive-node",
             "a.example:1",
-            "--exclusive-peer",
+            "--add-exclusive-node",
             "[::1]:2",
-            "--log",
+            "--add-priority-node",
+            "10.0.0.1:6",
+            "--allow-local-ip",
+            "--log-level",
             "debug",
-        ])
-        .unwrap();
-        let layer = cli.layer();
-        assert_eq!(layer.network, Some(Network::Stagenet));
-        assert_eq!(layer.p2p.listen, Some("127.0.0.1:1".parse().unwrap()));
-        assert_eq!(layer.p2p.outbound_peers, Some(3));
-        assert_eq!(layer.p2p.inbound_peers, None);
-        assert_eq!(layer.p2p.exclusive_peers.map(|p| p.len()), Some(2));
-        assert_eq!(layer.p2p.priority_peers, None);
-        assert_eq!(layer.log.level.map(String::from).as_deref(), Some("debug"));
+            "--log-format",
+            "compact",
+        ]);
+        let peers = |list: &[&str]| Some(list.iter().map(|p| p.parse().unwrap()).collect());
+        assert_eq!(
+            layer,
+            ConfigLayer {
+                network: Some(Network::Stagenet),
+                data_dir: Some(PathBuf::from("/d")),
+                p2p: P2pLayer {
+                    bind_ip: Some("127.0.0.1".parse().unwrap()),
+                    bind_port: Some(1),
+                    out_peers: Some(3),
+                    in_peers: Some(4),
+                    add_peers: peers(&["p.example:5"]),
+                    exclusive_nodes: peers(&["a.example:1", "[::1]:2"]),
+                    priority_nodes: peers(&["10.0.0.1:6"]),
+                    allow_local_ip: Some(true),
+                },
+                log: LogLayer {
+                    level: Some("debug".parse().unwrap()),
+                    format: Some(LogFormat::Compact),
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn each_network_flag_picks_its_network() {
+        for (flag, network) in [
+            ("--testnet", Network::Testnet),
+            ("--stagenet", Network::Stagenet),
+            ("--regtest", Network::Regtest),
+        ] {
+            assert_eq!(layer(&[flag]).network, Some(network), "{flag}");
+        }
+    }
+
+    #[test]
+    fn network_flags_are_mutually_exclusive() {
+        for args in [
+            ["--testnet", "--regtest"],
+            ["--stagenet", "--testnet"],
+            ["--regtest", "--stagenet"],
+        ] {
+            let err = Cli::try_parse_from(std::iter::once("umbrad").chain(args)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{args:?}");
+            assert_eq!(err.exit_code(), 2);
+            let text = err.to_string();
+            assert!(text.contains(args[0]) && text.contains(args[1]), "{text}");
+        }
+    }
+
+    #[test]
+    fn umbra_network_applies_only_without_a_network_flag() {
+        let env = |value: &'static str| Some(OsStr::new(value));
+        let none = parse(&[]);
+        assert_eq!(
+            none.layer_with(env("stagenet")).unwrap().network,
+            Some(Network::Stagenet)
+        );
+        assert_eq!(
+            none.layer_with(env("mainnet")).unwrap().network,
+            Some(Network::Mainnet)
+        );
+        assert_eq!(none.layer_with(env("")).unwrap().network, None);
+        let err = none.layer_with(env("moneronet")).unwrap_err().to_string();
+        assert!(
+            err.contains("UMBRA_NETWORK") && err.contains("moneronet"),
+            "{err}"
+        );
+        // A flag beats the variable, even an invalid one.
+        let flag = parse(&["--regtest"]);
+        assert_eq!(
+            flag.layer_with(env("stagenet")).unwrap().network,
+            Some(Network::Regtest)
+        );
+        assert_eq!(
+            flag.layer_with(env("moneronet")).unwrap().network,
+            Some(Network::Regtest)
+        );
+    }
+
+    #[test]
+    fn log_level_takes_monerod_numbers_or_a_filter() {
+        let level = |value: &str| {
+            layer(&["--log-level", value])
+                .log
+                .level
+                .map(String::from)
+                .unwrap()
+        };
+        assert_eq!(level("0"), "warn");
+        assert_eq!(level("1"), "info");
+        assert_eq!(level("2"), "debug");
+        assert_eq!(level("3"), "trace");
+        assert_eq!(level("4"), "trace");
+        assert_eq!(level("info,umbrad=trace"), "info,umbrad=trace");
+        assert_eq!(level("warn"), "warn");
+    }
+
+    #[test]
+    fn bind_ip_and_port_are_separate() {
+        let port_only = layer(&["--p2p-bind-port", "5"]);
+        assert_eq!(port_only.p2p.bind_ip, None);
+        assert_eq!(port_only.p2p.bind_port, Some(5));
+        let ip_only = layer(&["--p2p-bind-ip", "::1"]);
+        assert_eq!(ip_only.p2p.bind_ip, Some("::1".parse().unwrap()));
+        assert_eq!(ip_only.p2p.bind_port, None);
     }
 
     #[test]
     fn bad_flag_values_are_rejected() {
         for args in [
-            ["umbrad", "--network", "mainet"],
-            ["umbrad", "--p2p-listen", "nowhere"],
-            ["umbrad", "--exclusive-peer", "nohost"],
-            ["umbrad", "--log", "umbrad=loud"],
-            ["umbrad", "--outbound-peers", "-1"],
+            &["--network", "mainnet"][..],
+            &["--testnet", "yes"],
+            &["--p2p-listen", "0.0.0.0:18080"],
+            &["--p2p-bind-ip", "0.0.0.0:18080"],
+            &["--p2p-bind-ip", "[::1]"],
+            &["--p2p-bind-ip", "localhost"],
+            &["--p2p-bind-port", "65536"],
+            &["--p2p-bind-port", "-1"],
+            &["--add-peer", "nohost"],
+            &["--add-exclusive-node", "nohost"],
+            &["--add-priority-node", "host:0"],
+            &["--exclusive-peer", "a.example:1"],
+            &["--log-level", "umbrad=loud"],
+            &["--log-level", "5"],
+            &["--log-level", ""],
+            &["--log", "info"],
+            &["--out-peers", "-1"],
+            &["--in-peers", "many"],
+            &["--outbound-peers", "1"],
+            &["--allow-local-ip", "true"],
         ] {
-            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+            let parsed = Cli::try_parse_from(std::iter::once("umbrad").chain(args.iter().copied()));
+            assert!(parsed.is_err(), "{args:?}");
         }
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! A setting comes from the highest layer that gives it:
 //!
-//! 1. built-in defaults (some derived: `p2p.listen` follows `network`, `data_dir` follows
-//!    the environment),
+//! 1. built-in defaults (some derived: `p2p.bind_port` follows `network`, `data_dir`
+//!    follows the environment),
 //! 2. the config file (`--config <PATH>`, else `<data_dir>/umbrad.toml` if it exists),
 //! 3. environment variables (`UMBRA_*`) and command-line flags (a flag beats its variable).
 //!
@@ -39,19 +39,26 @@ use serde::{Deserialize, Serialize};
 /// File name of the config file looked up in the data directory.
 pub const CONFIG_FILE_NAME: &str = "umbrad.toml";
 
-/// Default for `p2p.outbound_peers` (monerod's default too).
+/// Default for `p2p.bind_ip`: all IPv4 interfaces (monerod's default too).
+pub const DEFAULT_BIND_IP: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+/// Default for `p2p.out_peers` (monerod's default too).
 pub const DEFAULT_OUTBOUND_PEERS: usize = 12;
 
-/// Default for `p2p.inbound_peers`.
+/// Default for `p2p.in_peers`.
 pub const DEFAULT_INBOUND_PEERS: usize = 64;
 
 /// Default for `log.level`.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 
+/// The tracing filters that monerod's numeric log levels (`--log-level 0` to `4`) stand
+/// for, by level.
+pub const MONEROD_LOG_LEVELS: [&str; 5] = ["warn", "info", "debug", "trace", "trace"];
+
 /// Settings whose default is derived from another setting or from the environment. The
 /// sample writes them commented out, so that it stays right when `network` is changed or
 /// the file is moved to another machine.
-const DERIVED_DEFAULTS: &[&str] = &["data_dir", "p2p.listen"];
+const DERIVED_DEFAULTS: &[&str] = &["data_dir", "p2p.bind_port"];
 
 /// Comment at the top of the generated sample.
 const SAMPLE_HEADER: &[&str] = &[
@@ -118,7 +125,8 @@ documented_config! {
         /// Type: string. Valid values: "mainnet", "testnet", "stagenet", "regtest".
         /// The network sets the default P2P port: mainnet 18080, testnet 28080,
         /// stagenet 38080; regtest (a private test chain) shares mainnet's 18080.
-        /// Default: "mainnet".
+        /// The flags --testnet, --stagenet and --regtest, and the UMBRA_NETWORK
+        /// environment variable, override this. Default: "mainnet".
         /// Example: `network = "stagenet"`
         pub network: Network,
         /// Directory for the node's data (chain, peer lists, keys).
@@ -141,38 +149,64 @@ documented_config! {
     /// The `[p2p]` section: peer-to-peer networking.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
     pub struct P2pConfig {
-        /// Address and port on which to accept inbound P2P connections.
+        /// IP address on which to accept inbound P2P connections (like monerod's
+        /// --p2p-bind-ip, which here also takes an IPv6 address).
         ///
-        /// Type: string "IP:PORT", an IPv6 address in brackets (`"[::]:18080"`).
-        /// Default: "0.0.0.0" on the network's P2P port (mainnet and regtest 18080,
-        /// testnet 28080, stagenet 38080).
-        /// Example: `listen = "127.0.0.1:18080"`
-        pub listen: SocketAddr,
-        /// How many outbound connections to keep open.
+        /// Type: string, an IPv4 or IPv6 address, without brackets or port.
+        /// "0.0.0.0" listens on all IPv4 interfaces, "::" on all IPv6 ones.
+        /// Default: "0.0.0.0". The flag --p2p-bind-ip overrides this.
+        /// Example: `bind_ip = "127.0.0.1"`
+        pub bind_ip: IpAddr,
+        /// TCP port on which to accept inbound P2P connections (like monerod's
+        /// --p2p-bind-port).
+        ///
+        /// Type: integer, 0 to 65535; 0 lets the system choose a free port.
+        /// Default: the network's P2P port: mainnet and regtest 18080, testnet 28080,
+        /// stagenet 38080. The flag --p2p-bind-port overrides this.
+        /// Example: `bind_port = 18080`
+        pub bind_port: u16,
+        /// How many outbound connections to keep open (like monerod's --out-peers).
         ///
         /// Type: integer, 0 or more (0 makes no outbound connections). Default: 12.
-        /// Example: `outbound_peers = 16`
-        pub outbound_peers: usize,
-        /// The most inbound connections to accept at a time.
+        /// The flag --out-peers overrides this.
+        /// Example: `out_peers = 16`
+        pub out_peers: usize,
+        /// The most inbound connections to accept at a time (like monerod's
+        /// --in-peers).
         ///
         /// Type: integer, 0 or more (0 refuses inbound connections). Default: 64.
-        /// Example: `inbound_peers = 128`
-        pub inbound_peers: usize,
-        /// Connect to these peers only, and to no other (like monerod's
-        /// --add-exclusive-node). An empty list sets no restriction.
+        /// The flag --in-peers overrides this.
+        /// Example: `in_peers = 128`
+        pub in_peers: usize,
+        /// Peers to add to the address book at start (like monerod's --add-peer); the
+        /// node may connect to them as to any peer it has learnt of.
         ///
         /// Type: list of "HOST:PORT" strings; HOST is a name, an IPv4 address or an
         /// IPv6 address in brackets. Default: [].
-        /// --exclusive-peer flags replace this list.
-        /// Example: `exclusive_peers = ["192.0.2.7:18080", "[2001:db8::7]:18080"]`
-        pub exclusive_peers: Vec<PeerAddr>,
+        /// --add-peer flags replace this list.
+        /// Example: `add_peers = ["192.0.2.7:18080", "[2001:db8::7]:18080"]`
+        pub add_peers: Vec<PeerAddr>,
+        /// Connect to these peers only, and to no other (like monerod's
+        /// --add-exclusive-node). An empty list sets no restriction.
+        ///
+        /// Type: list of "HOST:PORT" strings, as for add_peers. Default: [].
+        /// --add-exclusive-node flags replace this list.
+        /// Example: `exclusive_nodes = ["192.0.2.7:18080", "[2001:db8::7]:18080"]`
+        pub exclusive_nodes: Vec<PeerAddr>,
         /// Peers to connect to first and to keep connected, besides the others (like
         /// monerod's --add-priority-node).
         ///
-        /// Type: list of "HOST:PORT" strings, as for exclusive_peers. Default: [].
-        /// --priority-peer flags replace this list.
-        /// Example: `priority_peers = ["node.example.org:18080"]`
-        pub priority_peers: Vec<PeerAddr>,
+        /// Type: list of "HOST:PORT" strings, as for add_peers. Default: [].
+        /// --add-priority-node flags replace this list.
+        /// Example: `priority_nodes = ["node.example.org:18080"]`
+        pub priority_nodes: Vec<PeerAddr>,
+        /// Whether to accept private, loopback and other local addresses in peer lists
+        /// and to connect to them (like monerod's --allow-local-ip). Needed for a test
+        /// network on one machine.
+        ///
+        /// Type: boolean. Default: false. The flag --allow-local-ip sets this to true.
+        /// Example: `allow_local_ip = true`
+        pub allow_local_ip: bool,
     }
 }
 
@@ -180,11 +214,15 @@ documented_config! {
     /// The `[log]` section: what to log and how.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
     pub struct LogConfig {
-        /// Which log events to show, as a tracing EnvFilter directive string.
+        /// Which log events to show: a monerod log level or a tracing EnvFilter
+        /// directive string.
         ///
-        /// Type: string: a level ("off", "error", "warn", "info", "debug", "trace"),
-        /// and/or comma-separated "TARGET=LEVEL" directives. The RUST_LOG environment
-        /// variable, when set, replaces this. Default: "info".
+        /// Type: integer or string. A monerod level 0 to 4 (as an integer or a string)
+        /// stands for a filter: 0 "warn", 1 "info", 2 "debug", 3 and 4 "trace". Any
+        /// other string is a tracing EnvFilter: a level ("off", "error", "warn",
+        /// "info", "debug", "trace"), and/or comma-separated "TARGET=LEVEL" directives.
+        /// The flag --log-level overrides this; the RUST_LOG environment variable,
+        /// when set, replaces it. Default: "info".
         /// Example: `level = "info,umbrad=debug"`
         pub level: LogFilter,
         /// How log lines are written.
@@ -193,6 +231,13 @@ documented_config! {
         /// fields), "compact" (shorter lines). Default: "text".
         /// Example: `format = "compact"`
         pub format: LogFormat,
+    }
+}
+
+impl P2pConfig {
+    /// The address to accept inbound P2P connections on: `bind_ip` and `bind_port`.
+    pub const fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind_ip, self.bind_port)
     }
 }
 
@@ -241,12 +286,6 @@ impl Network {
             Self::Testnet => 28080,
             Self::Stagenet => 38080,
         }
-    }
-
-    /// The default `p2p.listen` address on this network: all IPv4 interfaces, on the
-    /// network's P2P port.
-    pub const fn default_listen(self) -> SocketAddr {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), self.default_p2p_port())
     }
 }
 
@@ -373,8 +412,12 @@ impl From<PeerAddr> for String {
 }
 
 /// A log filter in tracing's `EnvFilter` syntax, checked when it is read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+///
+/// It is read from a tracing filter string or from one of monerod's numeric log levels, 0
+/// to 4, which stand for the filters in [`MONEROD_LOG_LEVELS`]. In a config file the level
+/// may also be a TOML integer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
 pub struct LogFilter(String);
 
 impl LogFilter {
@@ -407,15 +450,35 @@ pub struct LogFilterError {
     reason: String,
 }
 
+impl LogFilter {
+    /// The filter monerod's numeric log level `level` stands for, if it is one (0 to 4).
+    pub fn from_monerod_level(level: u64) -> Option<Self> {
+        let index = usize::try_from(level).ok()?;
+        MONEROD_LOG_LEVELS
+            .get(index)
+            .map(|filter| Self((*filter).to_owned()))
+    }
+}
+
 impl FromStr for LogFilter {
     type Err = LogFilterError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        if input.trim().is_empty() {
-            return Err(LogFilterError {
-                input: input.to_owned(),
-                reason: "empty (use \"off\" to turn logging off)".to_owned(),
-            });
+        let fail = |reason: &str| LogFilterError {
+            input: input.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(fail("empty (use \"off\" to turn logging off)"));
+        }
+        // A number is a monerod level, not tracing's own numeric levels (where 2 is "warn").
+        if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+            return trimmed
+                .parse::<u64>()
+                .ok()
+                .and_then(Self::from_monerod_level)
+                .ok_or_else(|| fail(MONEROD_LEVEL_RANGE));
         }
         let filter = Self(input.to_owned());
         filter.to_env_filter().map_err(|err| LogFilterError {
@@ -426,11 +489,41 @@ impl FromStr for LogFilter {
     }
 }
 
-impl TryFrom<String> for LogFilter {
-    type Error = LogFilterError;
+/// Why a number is not a log level.
+const MONEROD_LEVEL_RANGE: &str = "a numeric log level must be one of monerod's, 0 to 4";
 
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        value.parse()
+impl<'de> Deserialize<'de> for LogFilter {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LogFilterVisitor)
+    }
+}
+
+/// Reads a [`LogFilter`] from a string or an integer.
+struct LogFilterVisitor;
+
+impl serde::de::Visitor<'_> for LogFilterVisitor {
+    type Value = LogFilter;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a monerod log level (0 to 4) or a tracing filter string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<LogFilter, E> {
+        value.parse().map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<LogFilter, E> {
+        LogFilter::from_monerod_level(value)
+            .ok_or_else(|| E::custom(format!("invalid log level {value}: {MONEROD_LEVEL_RANGE}")))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<LogFilter, E> {
+        match u64::try_from(value) {
+            Ok(value) => self.visit_u64(value),
+            Err(_) => Err(E::custom(format!(
+                "invalid log level {value}: {MONEROD_LEVEL_RANGE}"
+            ))),
+        }
     }
 }
 
@@ -468,16 +561,22 @@ pub struct ConfigLayer {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct P2pLayer {
-    /// See [`P2pConfig::listen`].
-    pub listen: Option<SocketAddr>,
-    /// See [`P2pConfig::outbound_peers`].
-    pub outbound_peers: Option<usize>,
-    /// See [`P2pConfig::inbound_peers`].
-    pub inbound_peers: Option<usize>,
-    /// See [`P2pConfig::exclusive_peers`].
-    pub exclusive_peers: Option<Vec<PeerAddr>>,
-    /// See [`P2pConfig::priority_peers`].
-    pub priority_peers: Option<Vec<PeerAddr>>,
+    /// See [`P2pConfig::bind_ip`].
+    pub bind_ip: Option<IpAddr>,
+    /// See [`P2pConfig::bind_port`].
+    pub bind_port: Option<u16>,
+    /// See [`P2pConfig::out_peers`].
+    pub out_peers: Option<usize>,
+    /// See [`P2pConfig::in_peers`].
+    pub in_peers: Option<usize>,
+    /// See [`P2pConfig::add_peers`].
+    pub add_peers: Option<Vec<PeerAddr>>,
+    /// See [`P2pConfig::exclusive_nodes`].
+    pub exclusive_nodes: Option<Vec<PeerAddr>>,
+    /// See [`P2pConfig::priority_nodes`].
+    pub priority_nodes: Option<Vec<PeerAddr>>,
+    /// See [`P2pConfig::allow_local_ip`].
+    pub allow_local_ip: Option<bool>,
 }
 
 /// The `[log]` section of a [`ConfigLayer`]. See [`LogConfig`].
@@ -499,11 +598,14 @@ impl ConfigLayer {
             network: higher.network.or(self.network),
             data_dir: higher.data_dir.or(self.data_dir),
             p2p: P2pLayer {
-                listen: higher.p2p.listen.or(self.p2p.listen),
-                outbound_peers: higher.p2p.outbound_peers.or(self.p2p.outbound_peers),
-                inbound_peers: higher.p2p.inbound_peers.or(self.p2p.inbound_peers),
-                exclusive_peers: higher.p2p.exclusive_peers.or(self.p2p.exclusive_peers),
-                priority_peers: higher.p2p.priority_peers.or(self.p2p.priority_peers),
+                bind_ip: higher.p2p.bind_ip.or(self.p2p.bind_ip),
+                bind_port: higher.p2p.bind_port.or(self.p2p.bind_port),
+                out_peers: higher.p2p.out_peers.or(self.p2p.out_peers),
+                in_peers: higher.p2p.in_peers.or(self.p2p.in_peers),
+                add_peers: higher.p2p.add_peers.or(self.p2p.add_peers),
+                exclusive_nodes: higher.p2p.exclusive_nodes.or(self.p2p.exclusive_nodes),
+                priority_nodes: higher.p2p.priority_nodes.or(self.p2p.priority_nodes),
+                allow_local_ip: higher.p2p.allow_local_ip.or(self.p2p.allow_local_ip),
             },
             log: LogLayer {
                 level: higher.log.level.or(self.log.level),
@@ -525,11 +627,17 @@ impl ConfigLayer {
             network,
             data_dir,
             p2p: P2pConfig {
-                listen: self.p2p.listen.unwrap_or(network.default_listen()),
-                outbound_peers: self.p2p.outbound_peers.unwrap_or(DEFAULT_OUTBOUND_PEERS),
-                inbound_peers: self.p2p.inbound_peers.unwrap_or(DEFAULT_INBOUND_PEERS),
-                exclusive_peers: self.p2p.exclusive_peers.unwrap_or_default(),
-                priority_peers: self.p2p.priority_peers.unwrap_or_default(),
+                bind_ip: self.p2p.bind_ip.unwrap_or(DEFAULT_BIND_IP),
+                bind_port: self
+                    .p2p
+                    .bind_port
+                    .unwrap_or_else(|| network.default_p2p_port()),
+                out_peers: self.p2p.out_peers.unwrap_or(DEFAULT_OUTBOUND_PEERS),
+                in_peers: self.p2p.in_peers.unwrap_or(DEFAULT_INBOUND_PEERS),
+                add_peers: self.p2p.add_peers.unwrap_or_default(),
+                exclusive_nodes: self.p2p.exclusive_nodes.unwrap_or_default(),
+                priority_nodes: self.p2p.priority_nodes.unwrap_or_default(),
+                allow_local_ip: self.p2p.allow_local_ip.unwrap_or(false),
             },
             log: LogConfig {
                 level: self.log.level.unwrap_or_default(),
@@ -610,6 +718,16 @@ pub enum ConfigError {
         /// What is wrong, from the TOML parser (it names unknown keys and bad values).
         message: String,
     },
+    /// An environment variable read as a setting (`UMBRA_NETWORK`) has an invalid value.
+    #[error("invalid {var} {value:?}: {reason}")]
+    InvalidEnv {
+        /// The variable.
+        var: &'static str,
+        /// Its value (lossily decoded if it is not UTF-8).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// No data directory was given and there is no default (no `XDG_DATA_HOME`, no
     /// `HOME`).
     #[error(
@@ -628,7 +746,7 @@ pub enum ConfigError {
 pub struct Location {
     /// 1-based line and column (in characters), if the parser gave a position.
     pub line_column: Option<(usize, usize)>,
-    /// The dotted key on that line (`p2p.outbound_peers`), if the line assigns one or is a
+    /// The dotted key on that line (`p2p.out_peers`), if the line assigns one or is a
     /// table header.
     pub key: Option<String>,
 }
@@ -663,8 +781,8 @@ impl fmt::Display for Location {
     }
 }
 
-/// The dotted key that line `line_index` of `text` assigns (`p2p.listen` for `listen = ...`
-/// under `[p2p]`), or the table its header opens. `None` when the line is neither (e.g. the
+/// The dotted key that line `line_index` of `text` assigns (`p2p.bind_ip` for
+/// `bind_ip = ...` under `[p2p]`), or the table its header opens. `None` when the line is neither (e.g. the
 /// middle of a multi-line array); the error message still says what is wrong.
 fn key_on_line(text: &str, line_index: usize) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
@@ -850,11 +968,15 @@ mod tests {
         let config = Config::defaults(&env()).unwrap();
         assert_eq!(config.network, Network::Mainnet);
         assert_eq!(config.data_dir, PathBuf::from("/xdg/umbra"));
-        assert_eq!(config.p2p.listen, "0.0.0.0:18080".parse().unwrap());
-        assert_eq!(config.p2p.outbound_peers, 12);
-        assert_eq!(config.p2p.inbound_peers, 64);
-        assert!(config.p2p.exclusive_peers.is_empty());
-        assert!(config.p2p.priority_peers.is_empty());
+        assert_eq!(config.p2p.bind_ip, IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(config.p2p.bind_port, 18080);
+        assert_eq!(config.p2p.listen_addr(), "0.0.0.0:18080".parse().unwrap());
+        assert_eq!(config.p2p.out_peers, 12);
+        assert_eq!(config.p2p.in_peers, 64);
+        assert!(config.p2p.add_peers.is_empty());
+        assert!(config.p2p.exclusive_nodes.is_empty());
+        assert!(config.p2p.priority_nodes.is_empty());
+        assert!(!config.p2p.allow_local_ip);
         assert_eq!(config.log.level.as_str(), "info");
         assert_eq!(config.log.format, LogFormat::Text);
     }
@@ -900,19 +1022,25 @@ mod tests {
             network = "testnet"
             data_dir = "/file"
             [p2p]
-            outbound_peers = 5
-            inbound_peers = 9
-            exclusive_peers = ["a.example:1", "b.example:2"]
+            bind_ip = "192.0.2.1"
+            bind_port = 1000
+            out_peers = 5
+            in_peers = 9
+            add_peers = ["p.example:1"]
+            exclusive_nodes = ["a.example:1", "b.example:2"]
+            priority_nodes = ["q.example:1"]
+            allow_local_ip = true
             [log]
-            level = "debug"
+            level = 2
             "#,
         )
         .unwrap();
         let flags = ConfigLayer {
             data_dir: Some(PathBuf::from("/flag")),
             p2p: P2pLayer {
-                outbound_peers: Some(7),
-                exclusive_peers: Some(vec!["c.example:3".parse().unwrap()]),
+                bind_port: Some(2000),
+                out_peers: Some(7),
+                exclusive_nodes: Some(vec!["c.example:3".parse().unwrap()]),
                 ..P2pLayer::default()
             },
             ..ConfigLayer::default()
@@ -920,32 +1048,69 @@ mod tests {
         let config = file.overlay(flags).resolve(&env()).unwrap();
         assert_eq!(config.network, Network::Testnet); // file
         assert_eq!(config.data_dir, PathBuf::from("/flag")); // flag
-        assert_eq!(config.p2p.outbound_peers, 7); // flag
-        assert_eq!(config.p2p.inbound_peers, 9); // file
+        assert_eq!(config.p2p.listen_addr(), "192.0.2.1:2000".parse().unwrap()); // file, flag
+        assert_eq!(config.p2p.out_peers, 7); // flag
+        assert_eq!(config.p2p.in_peers, 9); // file
+        assert_eq!(config.p2p.add_peers, vec!["p.example:1".parse().unwrap()]); // file
         assert_eq!(
-            config.p2p.exclusive_peers,
+            config.p2p.exclusive_nodes,
             vec!["c.example:3".parse().unwrap()]
         ); // replaced
-        assert_eq!(config.log.level.as_str(), "debug"); // file
+        assert_eq!(
+            config.p2p.priority_nodes,
+            vec!["q.example:1".parse().unwrap()]
+        ); // file
+        assert!(config.p2p.allow_local_ip); // file
+        assert_eq!(config.log.level.as_str(), "debug"); // file, monerod level 2
         assert_eq!(config.log.format, LogFormat::Text); // default
     }
 
     #[test]
-    fn default_listen_port_follows_the_network_from_any_layer() {
+    fn default_bind_port_follows_the_network_from_any_layer() {
         let file = parse("network = \"stagenet\"").unwrap();
         let config = file.clone().resolve(&env()).unwrap();
-        assert_eq!(config.p2p.listen, "0.0.0.0:38080".parse().unwrap());
+        assert_eq!(config.p2p.listen_addr(), "0.0.0.0:38080".parse().unwrap());
 
         let flags = ConfigLayer {
             network: Some(Network::Testnet),
             ..ConfigLayer::default()
         };
-        let config = file.overlay(flags).resolve(&env()).unwrap();
-        assert_eq!(config.p2p.listen, "0.0.0.0:28080".parse().unwrap());
+        let config = file.clone().overlay(flags).resolve(&env()).unwrap();
+        assert_eq!(config.p2p.listen_addr(), "0.0.0.0:28080".parse().unwrap());
 
-        let pinned = parse("network = \"stagenet\"\n[p2p]\nlisten = \"127.0.0.1:1\"").unwrap();
+        let flags = ConfigLayer {
+            network: Some(Network::Regtest),
+            ..ConfigLayer::default()
+        };
+        let config = file.overlay(flags).resolve(&env()).unwrap();
+        assert_eq!(config.p2p.listen_addr(), "0.0.0.0:18080".parse().unwrap());
+
+        let pinned = parse("network = \"stagenet\"\n[p2p]\nbind_port = 1").unwrap();
         let config = pinned.resolve(&env()).unwrap();
-        assert_eq!(config.p2p.listen, "127.0.0.1:1".parse().unwrap());
+        assert_eq!(config.p2p.listen_addr(), "0.0.0.0:1".parse().unwrap());
+    }
+
+    #[test]
+    fn bind_ip_and_port_are_overridden_separately() {
+        let file = parse("[p2p]\nbind_ip = \"127.0.0.1\"\nbind_port = 1").unwrap();
+        let port_only = ConfigLayer {
+            p2p: P2pLayer {
+                bind_port: Some(2),
+                ..P2pLayer::default()
+            },
+            ..ConfigLayer::default()
+        };
+        let config = file.clone().overlay(port_only).resolve(&env()).unwrap();
+        assert_eq!(config.p2p.listen_addr(), "127.0.0.1:2".parse().unwrap());
+        let ip_only = ConfigLayer {
+            p2p: P2pLayer {
+                bind_ip: Some("::1".parse().unwrap()),
+                ..P2pLayer::default()
+            },
+            ..ConfigLayer::default()
+        };
+        let config = file.overlay(ip_only).resolve(&env()).unwrap();
+        assert_eq!(config.p2p.listen_addr(), "[::1]:1".parse().unwrap());
     }
 
     #[test]
@@ -964,7 +1129,7 @@ mod tests {
 
     #[test]
     fn unknown_key_in_a_section_is_named_with_its_section() {
-        let err = parse_error("[p2p]\noutbound_peers = 3\nmax_peers = 3\n");
+        let err = parse_error("[p2p]\nout_peers = 3\nmax_peers = 3\n");
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("key `p2p.max_peers`"), "{err}");
     }
@@ -980,23 +1145,32 @@ mod tests {
     fn invalid_values_name_field_file_and_line() {
         let cases = [
             ("network = \"mainet\"", "network", "line 1"),
+            ("\n[p2p]\nout_peers = -1", "p2p.out_peers", "line 3"),
+            ("[p2p]\nin_peers = \"many\"", "p2p.in_peers", "line 2"),
             (
-                "\n[p2p]\noutbound_peers = -1",
-                "p2p.outbound_peers",
-                "line 3",
-            ),
-            (
-                "[p2p]\ninbound_peers = \"many\"",
-                "p2p.inbound_peers",
+                "[p2p]\nbind_ip = \"0.0.0.0:18080\"",
+                "p2p.bind_ip",
                 "line 2",
             ),
-            ("[p2p]\nlisten = \"0.0.0.0\"", "p2p.listen", "line 2"),
+            ("[p2p]\nbind_port = 65536", "p2p.bind_port", "line 2"),
+            ("[p2p]\nbind_port = \"18080\"", "p2p.bind_port", "line 2"),
+            ("[p2p]\nadd_peers = [\"nohost\"]", "p2p.add_peers", "line 2"),
             (
-                "[p2p]\nexclusive_peers = [\"nohost\"]",
-                "p2p.exclusive_peers",
+                "[p2p]\nexclusive_nodes = [\"nohost\"]",
+                "p2p.exclusive_nodes",
                 "line 2",
             ),
+            (
+                "[p2p]\npriority_nodes = [\"h:0\"]",
+                "p2p.priority_nodes",
+                "line 2",
+            ),
+            ("[p2p]\nallow_local_ip = 1", "p2p.allow_local_ip", "line 2"),
             ("[log]\nlevel = \"umbrad=loud\"", "log.level", "line 2"),
+            ("[log]\nlevel = 5", "log.level", "line 2"),
+            ("[log]\nlevel = -1", "log.level", "line 2"),
+            ("[log]\nlevel = \"7\"", "log.level", "line 2"),
+            ("[log]\nlevel = true", "log.level", "line 2"),
             ("[log]\nformat = \"json\"", "log.format", "line 2"),
         ];
         for (text, key, line) in cases {
@@ -1051,6 +1225,31 @@ mod tests {
         assert!("warn,umbrad=debug".parse::<LogFilter>().is_ok());
         assert!("".parse::<LogFilter>().is_err());
         assert!("umbrad=loud".parse::<LogFilter>().is_err());
+        assert_eq!(
+            "info,umbrad=trace".parse::<LogFilter>().unwrap().as_str(),
+            "info,umbrad=trace"
+        );
+    }
+
+    #[test]
+    fn monerod_numeric_log_levels_map_to_filters() {
+        for (level, filter) in [
+            ("0", "warn"),
+            ("1", "info"),
+            ("2", "debug"),
+            ("3", "trace"),
+            ("4", "trace"),
+        ] {
+            assert_eq!(level.parse::<LogFilter>().unwrap().as_str(), filter);
+            let file = parse(&format!("[log]\nlevel = {level}")).unwrap();
+            assert_eq!(file.log.level.unwrap().as_str(), filter, "integer {level}");
+            let file = parse(&format!("[log]\nlevel = \"{level}\"")).unwrap();
+            assert_eq!(file.log.level.unwrap().as_str(), filter, "string {level}");
+        }
+        for bad in ["5", "10", "99999999999999999999999"] {
+            let err = bad.parse::<LogFilter>().unwrap_err().to_string();
+            assert!(err.contains("0 to 4"), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -1145,10 +1344,13 @@ mod tests {
 
     #[test]
     fn printed_config_parses_back() {
-        let config = parse("network = \"regtest\"\n[p2p]\npriority_peers = [\"[::1]:5\"]")
-            .unwrap()
-            .resolve(&env())
-            .unwrap();
+        let config = parse(
+            "network = \"regtest\"\n[p2p]\nbind_ip = \"::\"\npriority_nodes = [\"[::1]:5\"]\n\
+             allow_local_ip = true\n[log]\nlevel = 3",
+        )
+        .unwrap()
+        .resolve(&env())
+        .unwrap();
         let printed = config.to_toml().unwrap();
         assert_eq!(
             parse(&printed)

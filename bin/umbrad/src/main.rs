@@ -8,7 +8,7 @@
 //! ```text
 //! cargo run --release -p umbrad                        # run on the built-in defaults
 //! umbrad --generate-config > ~/.local/share/umbra/umbrad.toml
-//! umbrad --network stagenet --print-config             # show the merged configuration
+//! umbrad --stagenet --print-config                     # show the merged configuration
 //! ```
 //!
 //! Modules: [`cli`] (flags), [`config`] (settings, layering, the sample file), [`logging`]
@@ -81,7 +81,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
     if cli.generate_config {
         return print(&config::sample_config(&Config::defaults(&env)?)?);
     }
-    let loaded = config::load(cli.config.as_deref(), cli.layer(), &env)?;
+    let loaded = config::load(cli.config.as_deref(), cli.layer()?, &env)?;
     if cli.print_config {
         let file = loaded
             .file

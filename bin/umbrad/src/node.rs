@@ -56,7 +56,7 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
         version = %env!("CARGO_PKG_VERSION"),
         network = %config.network,
         data_dir = %config.data_dir.display(),
-        listen = %config.p2p.listen,
+        listen = %config.p2p.listen_addr(),
         config_file = %config_file.map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
         "umbrad starting"
     );

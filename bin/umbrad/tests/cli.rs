@@ -106,24 +106,46 @@ fn help_lists_every_flag() {
     for flag in [
         "--config",
         "--data-dir",
-        "--network",
-        "--p2p-listen",
-        "--log ",
+        "--testnet",
+        "--stagenet",
+        "--regtest",
+        "--p2p-bind-ip",
+        "--p2p-bind-port",
+        "--out-peers",
+        "--in-peers",
+        "--add-peer",
+        "--add-exclusive-node",
+        "--add-priority-node",
+        "--allow-local-ip",
+        "--log-level",
         "--log-format",
-        "--outbound-peers",
-        "--inbound-peers",
-        "--exclusive-peer",
-        "--priority-peer",
         "--generate-config",
         "--print-config",
         "--version",
         "UMBRA_CONFIG",
-        "UMBRA_LOG",
+        "UMBRA_DATA_DIR",
+        "UMBRA_NETWORK",
+        "UMBRA_P2P_BIND_IP",
+        "UMBRA_P2P_BIND_PORT",
+        "UMBRA_LOG_LEVEL",
+        "UMBRA_LOG_FORMAT",
+        "0 = warn, 1 = info, 2 = debug, 3 and 4 = trace",
     ] {
         assert!(
             help.contains(flag),
             "--help does not mention {flag}:\n{help}"
         );
+    }
+    for old in [
+        "--network",
+        "--p2p-listen",
+        "--log ",
+        "--outbound-peers",
+        "--inbound-peers",
+        "--exclusive-peer",
+        "--priority-peer",
+    ] {
+        assert!(!help.contains(old), "--help still mentions {old}:\n{help}");
     }
 }
 
@@ -161,10 +183,52 @@ fn generated_config_parses_back_to_the_defaults() {
     assert_eq!(defaults["network"].as_str(), Some("mainnet"));
     let data_dir = home.path().join(".local/share/umbra");
     assert_eq!(defaults["data_dir"].as_str(), data_dir.to_str());
-    assert_eq!(defaults["p2p"]["listen"].as_str(), Some("0.0.0.0:18080"));
-    assert_eq!(defaults["p2p"]["outbound_peers"].as_integer(), Some(12));
-    assert_eq!(defaults["p2p"]["inbound_peers"].as_integer(), Some(64));
+    assert_eq!(defaults["p2p"]["bind_ip"].as_str(), Some("0.0.0.0"));
+    assert_eq!(defaults["p2p"]["bind_port"].as_integer(), Some(18080));
+    assert_eq!(defaults["p2p"]["out_peers"].as_integer(), Some(12));
+    assert_eq!(defaults["p2p"]["in_peers"].as_integer(), Some(64));
+    for list in ["add_peers", "exclusive_nodes", "priority_nodes"] {
+        assert_eq!(
+            defaults["p2p"][list].as_array().map(Vec::len),
+            Some(0),
+            "{list}"
+        );
+    }
+    assert_eq!(defaults["p2p"]["allow_local_ip"].as_bool(), Some(false));
     assert_eq!(defaults["log"]["level"].as_str(), Some("info"));
+    assert_eq!(defaults["log"]["format"].as_str(), Some("text"));
+
+    // The sample documents every setting, by its config key.
+    for key in [
+        "network",
+        "data_dir",
+        "[p2p]",
+        "bind_ip",
+        "bind_port",
+        "out_peers",
+        "in_peers",
+        "add_peers",
+        "exclusive_nodes",
+        "priority_nodes",
+        "allow_local_ip",
+        "[log]",
+        "level",
+        "format",
+    ] {
+        assert!(
+            sample.contains(&format!("\n{key}")) || sample.contains(&format!("\n# {key} = ")),
+            "{key}:\n{sample}"
+        );
+    }
+
+    // A sample with a network set keeps the derived port following it.
+    let testnet_sample = sample.replace("network = \"mainnet\"", "network = \"testnet\"");
+    std::fs::write(&sample_path, testnet_sample).unwrap();
+    let config = print_config(&mut umbrad(
+        home.path(),
+        &["--config", sample_path.to_str().unwrap()],
+    ));
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(28080));
 }
 
 #[test]
@@ -177,9 +241,10 @@ fn print_config_layers_flags_over_environment_over_file_over_defaults() {
 network = "testnet"
 
 [p2p]
-outbound_peers = 5
-inbound_peers = 9
-exclusive_peers = ["file.example:1"]
+bind_ip = "192.0.2.1"
+out_peers = 5
+in_peers = 9
+exclusive_nodes = ["file.example:1"]
 
 [log]
 level = "debug"
@@ -195,44 +260,65 @@ format = "compact"
             &[
                 "--config",
                 file,
-                "--inbound-peers",
+                "--in-peers",
                 "3",
-                "--exclusive-peer",
+                "--add-exclusive-node",
                 "[::1]:2",
             ],
         )
-        .env("UMBRA_LOG", "warn"),
+        .env("UMBRA_LOG_LEVEL", "warn")
+        .env("UMBRA_P2P_BIND_PORT", "4000"),
     );
     assert_eq!(config["network"].as_str(), Some("testnet")); // file
-    assert_eq!(config["p2p"]["listen"].as_str(), Some("0.0.0.0:28080")); // follows the file's network
-    assert_eq!(config["p2p"]["outbound_peers"].as_integer(), Some(5)); // file
-    assert_eq!(config["p2p"]["inbound_peers"].as_integer(), Some(3)); // flag
+    assert_eq!(config["p2p"]["bind_ip"].as_str(), Some("192.0.2.1")); // file
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(4000)); // environment
+    assert_eq!(config["p2p"]["out_peers"].as_integer(), Some(5)); // file
+    assert_eq!(config["p2p"]["in_peers"].as_integer(), Some(3)); // flag
     assert_eq!(
-        config["p2p"]["exclusive_peers"].as_array().unwrap().len(),
+        config["p2p"]["exclusive_nodes"].as_array().unwrap().len(),
         1
     ); // flag replaces
     assert_eq!(
-        config["p2p"]["exclusive_peers"][0].as_str(),
+        config["p2p"]["exclusive_nodes"][0].as_str(),
         Some("[::1]:2")
     );
     assert_eq!(config["log"]["level"].as_str(), Some("warn")); // environment
     assert_eq!(config["log"]["format"].as_str(), Some("compact")); // file
     assert_eq!(
-        config["p2p"]["priority_peers"].as_array().map(Vec::len),
+        config["p2p"]["priority_nodes"].as_array().map(Vec::len),
         Some(0)
     ); // default
 
-    // A flag beats its environment variable; a network flag moves the default port.
+    // The bind port follows the file's network when nothing pins it.
+    let config = print_config(&mut umbrad(home.path(), &["--config", file]));
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(28080));
+
+    // A flag beats its environment variable, and the environment's network beats the
+    // file's; a network flag beats both and moves the default port.
     let config = print_config(
         umbrad(
             home.path(),
-            &["--config", file, "--log", "trace", "--network", "stagenet"],
+            &[
+                "--config",
+                file,
+                "--log-level",
+                "trace",
+                "--p2p-bind-port",
+                "5000",
+            ],
         )
-        .env("UMBRA_LOG", "warn"),
+        .env("UMBRA_LOG_LEVEL", "warn")
+        .env("UMBRA_P2P_BIND_PORT", "4000")
+        .env("UMBRA_NETWORK", "mainnet"),
     );
     assert_eq!(config["log"]["level"].as_str(), Some("trace"));
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(5000));
+    assert_eq!(config["network"].as_str(), Some("mainnet"));
+    let config = print_config(
+        umbrad(home.path(), &["--config", file, "--stagenet"]).env("UMBRA_NETWORK", "regtest"),
+    );
     assert_eq!(config["network"].as_str(), Some("stagenet"));
-    assert_eq!(config["p2p"]["listen"].as_str(), Some("0.0.0.0:38080"));
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(38080));
 
     // The config file can come from UMBRA_CONFIG too.
     let config = print_config(umbrad(home.path(), &[]).env("UMBRA_CONFIG", file));
@@ -247,7 +333,7 @@ fn config_file_in_the_data_dir_is_used_when_no_config_is_given() {
     let file = data_dir.join("umbrad.toml");
     std::fs::write(
         &file,
-        "network = \"regtest\"\n[p2p]\nlisten = \"127.0.0.1:18444\"\n",
+        "network = \"regtest\"\n[p2p]\nbind_ip = \"127.0.0.1\"\nbind_port = 18444\n",
     )
     .unwrap();
 
@@ -260,7 +346,8 @@ fn config_file_in_the_data_dir_is_used_when_no_config_is_given() {
     );
     let config: toml::Table = printed.parse().unwrap();
     assert_eq!(config["network"].as_str(), Some("regtest"));
-    assert_eq!(config["p2p"]["listen"].as_str(), Some("127.0.0.1:18444"));
+    assert_eq!(config["p2p"]["bind_ip"].as_str(), Some("127.0.0.1"));
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(18444));
     assert_eq!(config["data_dir"].as_str(), data_dir.to_str());
 
     // No file there is fine: defaults.
@@ -282,13 +369,26 @@ fn bad_config_file_exits_2_naming_the_file_key_and_line() {
             "p2p.max_peers",
             "line 4",
         ),
-        (
-            "[p2p]\noutbound_peers = \"lots\"\n",
-            "p2p.outbound_peers",
-            "line 2",
-        ),
+        ("[p2p]\nout_peers = \"lots\"\n", "p2p.out_peers", "line 2"),
         ("[rpc]\nport = 1\n", "rpc", "line 1"),
         ("network = \"moneronet\"\n", "network", "line 1"),
+        (
+            "[p2p]\nbind_ip = \"0.0.0.0:18080\"\n",
+            "p2p.bind_ip",
+            "line 2",
+        ),
+        (
+            "[p2p]\nadd_peers = [\"nohost\"]\n",
+            "p2p.add_peers",
+            "line 2",
+        ),
+        ("[log]\nlevel = 9\n", "log.level", "line 2"),
+        // The keys of earlier versions are unknown now.
+        (
+            "[p2p]\nlisten = \"0.0.0.0:18080\"\n",
+            "p2p.listen",
+            "line 2",
+        ),
     ];
     for (text, key, line) in cases {
         std::fs::write(&file, text).unwrap();
@@ -326,11 +426,268 @@ fn missing_explicit_config_file_exits_2() {
 #[test]
 fn bad_flags_and_rust_log_exit_2() {
     let home = tempfile::tempdir().unwrap();
-    let output = run(&mut umbrad(home.path(), &["--network", "moneronet"]));
+    for args in [
+        &["--network", "testnet"][..],
+        &["--p2p-listen", "0.0.0.0:18080"],
+        &["--p2p-bind-ip", "0.0.0.0:18080"],
+        &["--p2p-bind-port", "65536"],
+        &["--add-peer", "nohost"],
+        &["--log-level", "5"],
+        &["--log", "info"],
+    ] {
+        let output = run(&mut umbrad(home.path(), args));
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(stdout(&output).is_empty());
+    }
+    let output = run(umbrad(home.path(), &["--print-config"]).env("UMBRA_NETWORK", "moneronet"));
     assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("UMBRA_NETWORK"),
+        "{}",
+        stderr(&output)
+    );
     let output = run(umbrad(home.path(), &[]).env("RUST_LOG", "umbrad=loud"));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("RUST_LOG"), "{}", stderr(&output));
+}
+
+#[test]
+fn network_flags_are_mutually_exclusive_and_exit_2() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        ["--testnet", "--regtest"],
+        ["--testnet", "--stagenet"],
+        ["--stagenet", "--regtest"],
+    ] {
+        let output = run(&mut umbrad(
+            home.path(),
+            &[args[0], args[1], "--print-config"],
+        ));
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{err}");
+        assert!(err.contains(args[0]) && err.contains(args[1]), "{err}");
+        assert!(stdout(&output).is_empty());
+    }
+}
+
+#[test]
+fn each_monerod_named_flag_reaches_the_effective_config() {
+    let home = tempfile::tempdir().unwrap();
+    let data_dir = home.path().join("d");
+    let config = print_config(&mut umbrad(
+        home.path(),
+        &[
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--stagenet",
+            "--p2p-bind-ip",
+            "127.0.0.1",
+            "--p2p-bind-port",
+            "18555",
+            "--out-peers",
+            "2",
+            "--in-peers",
+            "0",
+            "--add-peer",
+            "192.0.2.1:18080",
+            "--add-peer",
+            "peer.example:1",
+            "--add-exclusive-node",
+            "127.0.0.1:28080",
+            "--add-priority-node",
+            "[::1]:38080",
+            "--allow-local-ip",
+            "--log-level",
+            "1",
+            "--log-format",
+            "compact",
+        ],
+    ));
+    let strings = |value: &toml::Value| -> Vec<String> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(config["data_dir"].as_str(), data_dir.to_str());
+    assert_eq!(config["network"].as_str(), Some("stagenet"));
+    let p2p = &config["p2p"];
+    assert_eq!(p2p["bind_ip"].as_str(), Some("127.0.0.1"));
+    assert_eq!(p2p["bind_port"].as_integer(), Some(18555));
+    assert_eq!(p2p["out_peers"].as_integer(), Some(2));
+    assert_eq!(p2p["in_peers"].as_integer(), Some(0));
+    assert_eq!(
+        strings(&p2p["add_peers"]),
+        ["192.0.2.1:18080", "peer.example:1"]
+    );
+    assert_eq!(strings(&p2p["exclusive_nodes"]), ["127.0.0.1:28080"]);
+    assert_eq!(strings(&p2p["priority_nodes"]), ["[::1]:38080"]);
+    assert_eq!(p2p["allow_local_ip"].as_bool(), Some(true));
+    assert_eq!(config["log"]["level"].as_str(), Some("info"));
+    assert_eq!(config["log"]["format"].as_str(), Some("compact"));
+
+    for (flag, network, port) in [
+        ("--testnet", "testnet", 28080),
+        ("--stagenet", "stagenet", 38080),
+        ("--regtest", "regtest", 18080),
+    ] {
+        let config = print_config(&mut umbrad(home.path(), &[flag]));
+        assert_eq!(config["network"].as_str(), Some(network), "{flag}");
+        assert_eq!(
+            config["p2p"]["bind_port"].as_integer(),
+            Some(port),
+            "{flag}"
+        );
+    }
+}
+
+#[test]
+fn log_level_takes_monerod_numbers_or_a_filter() {
+    let home = tempfile::tempdir().unwrap();
+    for (value, level) in [
+        ("0", "warn"),
+        ("1", "info"),
+        ("2", "debug"),
+        ("3", "trace"),
+        ("4", "trace"),
+        ("info,umbrad=trace", "info,umbrad=trace"),
+        ("off", "off"),
+    ] {
+        let config = print_config(&mut umbrad(home.path(), &["--log-level", value]));
+        assert_eq!(config["log"]["level"].as_str(), Some(level), "{value}");
+    }
+    let config = print_config(umbrad(home.path(), &[]).env("UMBRA_LOG_LEVEL", "2"));
+    assert_eq!(config["log"]["level"].as_str(), Some("debug"));
+}
+
+#[test]
+fn bind_ip_and_port_flags_override_one_part_each() {
+    let home = tempfile::tempdir().unwrap();
+    // Over the defaults.
+    let config = print_config(&mut umbrad(
+        home.path(),
+        &["--testnet", "--p2p-bind-port", "1234"],
+    ));
+    assert_eq!(config["p2p"]["bind_ip"].as_str(), Some("0.0.0.0"));
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(1234));
+    let config = print_config(&mut umbrad(
+        home.path(),
+        &["--testnet", "--p2p-bind-ip", "::1"],
+    ));
+    assert_eq!(config["p2p"]["bind_ip"].as_str(), Some("::1"));
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(28080));
+
+    // Over a config file that sets both.
+    let file = home.path().join("umbrad.toml");
+    std::fs::write(&file, "[p2p]\nbind_ip = \"10.0.0.1\"\nbind_port = 1\n").unwrap();
+    let file = file.to_str().unwrap();
+    let config = print_config(&mut umbrad(
+        home.path(),
+        &["--config", file, "--p2p-bind-port", "2"],
+    ));
+    assert_eq!(config["p2p"]["bind_ip"].as_str(), Some("10.0.0.1"));
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(2));
+    let config = print_config(&mut umbrad(
+        home.path(),
+        &["--config", file, "--p2p-bind-ip", "127.0.0.1"],
+    ));
+    assert_eq!(config["p2p"]["bind_ip"].as_str(), Some("127.0.0.1"));
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(1));
+}
+
+#[test]
+fn flags_override_every_setting_of_the_config_file() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("umbrad.toml");
+    std::fs::write(
+        &file,
+        r#"
+network = "testnet"
+data_dir = "/nonexistent/file"
+
+[p2p]
+bind_ip = "10.0.0.1"
+bind_port = 1
+out_peers = 1
+in_peers = 1
+add_peers = ["file.example:1"]
+exclusive_nodes = ["file.example:2"]
+priority_nodes = ["file.example:3"]
+allow_local_ip = false
+
+[log]
+level = 0
+format = "text"
+"#,
+    )
+    .unwrap();
+    let data_dir = home.path().join("flag");
+    let config = print_config(&mut umbrad(
+        home.path(),
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--regtest",
+            "--p2p-bind-ip",
+            "127.0.0.1",
+            "--p2p-bind-port",
+            "2",
+            "--out-peers",
+            "3",
+            "--in-peers",
+            "4",
+            "--add-peer",
+            "flag.example:1",
+            "--add-exclusive-node",
+            "flag.example:2",
+            "--add-priority-node",
+            "flag.example:3",
+            "--allow-local-ip",
+            "--log-level",
+            "2",
+            "--log-format",
+            "compact",
+        ],
+    ));
+    let expected: toml::Table = format!(
+        r#"
+network = "regtest"
+data_dir = "{}"
+
+[p2p]
+bind_ip = "127.0.0.1"
+bind_port = 2
+out_peers = 3
+in_peers = 4
+add_peers = ["flag.example:1"]
+exclusive_nodes = ["flag.example:2"]
+priority_nodes = ["flag.example:3"]
+allow_local_ip = true
+
+[log]
+level = "debug"
+format = "compact"
+"#,
+        data_dir.display()
+    )
+    .parse()
+    .unwrap();
+    assert_eq!(config, expected);
+
+    // Without a port, --regtest moves the port to regtest's 18080 even when the file
+    // names another network.
+    std::fs::write(&file, "network = \"stagenet\"\n").unwrap();
+    let config = print_config(&mut umbrad(
+        home.path(),
+        &["--config", file.to_str().unwrap(), "--regtest"],
+    ));
+    assert_eq!(config["network"].as_str(), Some("regtest"));
+    assert_eq!(config["p2p"]["bind_port"].as_integer(), Some(18080));
 }
 
 /// Running the node and stopping it with a signal.
