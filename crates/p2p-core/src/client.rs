@@ -234,7 +234,7 @@ impl<Z: NetworkZone> Drop for InFlight<Z> {
     }
 }
 
-/// One connected peer as a `tower::Service`; see the [module docs](self). Cheap to clone:
+/// One connected peer as a `tower::Service`; see the module docs. Cheap to clone:
 /// clones share the connection.
 pub struct Client<Z: NetworkZone> {
     info: Arc<ConnectionInfo<Z>>,

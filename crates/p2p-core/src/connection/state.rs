@@ -118,7 +118,7 @@ struct Awaiting {
     sent_at: Instant,
 }
 
-/// The state of one connection after the handshake. See the [module docs](self).
+/// The state of one connection after the handshake. See the module docs.
 #[derive(Debug)]
 pub struct ConnectionState {
     config: ConnectionConfig,
