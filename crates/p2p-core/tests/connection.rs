@@ -91,6 +91,14 @@ struct Setup {
 }
 
 fn setup_with(config: ConnectionConfig, pipe_capacity: usize) -> Setup {
+    setup_early(config, pipe_capacity, Vec::new())
+}
+
+fn setup_early(
+    config: ConnectionConfig,
+    pipe_capacity: usize,
+    early_messages: Vec<ProtocolMessage>,
+) -> Setup {
     let (ours, theirs) = tokio::io::duplex(pipe_capacity);
     let (reader, writer) = tokio::io::split(ours);
     let (reader, writer, bytes) = counted(reader, writer);
@@ -113,6 +121,7 @@ fn setup_with(config: ConnectionConfig, pipe_capacity: usize) -> Setup {
         support_flags: 1,
         core_sync: core_sync(5),
         bytes,
+        early_messages,
     };
     let ours = Ours {
         node_id: OUR_ID,
@@ -411,4 +420,22 @@ async fn closing_ends_the_task_and_fails_waiting_requests() {
     assert!(error.to_string().contains("test says so"), "{error}");
     s.task.await.unwrap();
     assert!(s.directory.misbehaved.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn messages_from_the_handshake_are_handled_first() {
+    // An unsolicited response kept from the handshake must be judged like any other.
+    let unsolicited = ProtocolMessage::GetObjectsResponse(GetObjectsResponse {
+        blocks: Vec::new(),
+        missed_ids: Vec::new().into(),
+        current_blockchain_height: 1,
+    });
+    let s = setup_early(ConnectionConfig::default(), 64 * 1024, vec![unsolicited]);
+    tokio::time::timeout(Duration::from_secs(5), s.task)
+        .await
+        .unwrap()
+        .unwrap();
+    let misbehaved = s.directory.misbehaved.lock().unwrap().clone();
+    assert_eq!(misbehaved.len(), 1, "{misbehaved:?}");
+    assert!(misbehaved[0].1.contains("nobody asked"), "{misbehaved:?}");
 }

@@ -143,6 +143,7 @@ fn peer(height: u64, direction: Direction, behaviour: Behaviour) -> TestPeer {
         support_flags: 1,
         core_sync: core_sync(height),
         bytes,
+        early_messages: Vec::new(),
     };
     let ours = Ours {
         node_id: 0xaaaa,

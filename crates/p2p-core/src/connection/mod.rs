@@ -119,6 +119,9 @@ pub struct Established<Z: NetworkZone, R, W> {
     pub core_sync: CoreSyncData,
     /// The byte counters of the halves (see [`counted`]); default if not counted.
     pub bytes: ByteCounters,
+    /// Protocol messages the peer sent during the handshake (monerod sends its pool
+    /// complement request before its handshake response), handled first, in order.
+    pub early_messages: Vec<umbra_wire::ProtocolMessage>,
 }
 
 /// What the connection says about us.

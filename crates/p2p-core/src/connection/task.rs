@@ -55,6 +55,7 @@ where
         support_flags,
         core_sync,
         bytes,
+        early_messages,
     } = established;
     let info = Arc::new(ConnectionInfo::<Z>::new(
         addr,
@@ -77,7 +78,10 @@ where
         writer,
         pending: None,
     };
-    let handle = tokio::spawn(task.run(reader, request_rx, notify_rx).instrument(span));
+    let handle = tokio::spawn(
+        task.run(early_messages, reader, request_rx, notify_rx)
+            .instrument(span),
+    );
     (client, handle)
 }
 
@@ -114,37 +118,45 @@ where
 {
     async fn run<R: AsyncRead + Unpin>(
         mut self,
+        early_messages: Vec<ProtocolMessage>,
         mut reader: tokio_util::codec::FramedRead<R, MoneroCodec>,
         mut requests: mpsc::Receiver<ClientRequest>,
         mut notifications: mpsc::Receiver<ProtocolMessage>,
     ) {
         let info = Arc::clone(&self.info);
-        let stop = loop {
-            let deadline = tokio::time::Instant::from_std(self.state.poll_timeout());
-            let step = tokio::select! {
-                biased;
-                () = info.closed() => Err(Stop::Quietly("closed locally".into())),
-                frame = reader.next() => match frame {
-                    None => Err(Stop::Quietly("the peer closed the connection".into())),
-                    Some(Err(error)) => Err(Stop::Misbehaved {
-                        score: 20,
-                        reason: format!("undecodable message: {error}"),
-                    }),
-                    Some(Ok(message)) => self.on_message(message).await,
-                },
-                () = tokio::time::sleep_until(deadline) => {
-                    let events = self.state.handle_timeout(now());
-                    self.carry_out(events).await
+        let stop = 'run: {
+            for message in early_messages {
+                if let Err(stop) = self.on_message(Message::Protocol(message)).await {
+                    break 'run stop;
                 }
-                Some(request) = requests.recv(), if self.state.can_send_request() => {
-                    self.on_request(request).await
+            }
+            loop {
+                let deadline = tokio::time::Instant::from_std(self.state.poll_timeout());
+                let step = tokio::select! {
+                    biased;
+                    () = info.closed() => Err(Stop::Quietly("closed locally".into())),
+                    frame = reader.next() => match frame {
+                        None => Err(Stop::Quietly("the peer closed the connection".into())),
+                        Some(Err(error)) => Err(Stop::Misbehaved {
+                            score: 20,
+                            reason: format!("undecodable message: {error}"),
+                        }),
+                        Some(Ok(message)) => self.on_message(message).await,
+                    },
+                    () = tokio::time::sleep_until(deadline) => {
+                        let events = self.state.handle_timeout(now());
+                        self.carry_out(events).await
+                    }
+                    Some(request) = requests.recv(), if self.state.can_send_request() => {
+                        self.on_request(request).await
+                    }
+                    Some(message) = notifications.recv() => {
+                        self.send(Message::Protocol(message)).await
+                    }
+                };
+                if let Err(stop) = step {
+                    break stop;
                 }
-                Some(message) = notifications.recv() => {
-                    self.send(Message::Protocol(message)).await
-                }
-            };
-            if let Err(stop) = step {
-                break stop;
             }
         };
         let reason = match stop {
