@@ -75,9 +75,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod network;
 pub mod peer_set;
 pub mod routing;
 
+pub use network::{
+    BookDirectory, DialSource, Network, NetworkConfig, NetworkEvent, NetworkSetup, NetworkStatus,
+    Refused, ShutdownError,
+};
 pub use peer_set::{
     DEFAULT_MAX_PEERS, DEFAULT_READY_TIMEOUT, InsertError, LoadMetric, PeerCounts, PeerSet,
     PeerSetConfig, PeerSummary,

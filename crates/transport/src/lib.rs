@@ -52,6 +52,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use tcp::{Tcp, TcpListenerStream};
 
+/// A listener that knows the address it is bound to.
+pub trait LocalAddr<A> {
+    /// The address peers reach this listener at (after listening on port 0, the port
+    /// actually bound).
+    ///
+    /// # Errors
+    /// The I/O error, if the transport cannot tell.
+    fn local_addr(&self) -> io::Result<A>;
+}
+
 /// A way to reach peers: dial an address, or listen on one.
 ///
 /// Implementations are cheap to clone (a handle to shared state, if any), so every task
@@ -68,6 +78,7 @@ pub trait Transport: Clone + Send + Sync + 'static {
     /// An `Err` item is one failed accept (the listener goes on); the stream ends only when
     /// the listener is closed.
     type Listener: Stream<Item = io::Result<(Self::Reader, Self::Writer, Self::Addr)>>
+        + LocalAddr<Self::Addr>
         + Unpin
         + Send
         + 'static;

@@ -118,7 +118,10 @@ impl Transport for MemoryTransport {
         }
         let (sender, receiver) = mpsc::channel(Self::ACCEPT_BACKLOG);
         network.listeners.insert(*addr, sender);
-        Ok(MemoryListener { receiver })
+        Ok(MemoryListener {
+            receiver,
+            addr: *addr,
+        })
     }
 }
 
@@ -126,6 +129,13 @@ impl Transport for MemoryTransport {
 #[derive(Debug)]
 pub struct MemoryListener {
     receiver: mpsc::Receiver<Incoming>,
+    addr: SocketAddr,
+}
+
+impl crate::LocalAddr<SocketAddr> for MemoryListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
 }
 
 impl Stream for MemoryListener {

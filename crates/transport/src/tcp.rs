@@ -80,6 +80,12 @@ impl TcpListenerStream {
     }
 }
 
+impl crate::LocalAddr<SocketAddr> for TcpListenerStream {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
 impl Stream for TcpListenerStream {
     type Item = io::Result<(OwnedReadHalf, OwnedWriteHalf, SocketAddr)>;
 
