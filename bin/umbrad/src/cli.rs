@@ -96,6 +96,11 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub in_peers: Option<usize>,
 
+    /// Most inbound connections from one IP address [config: p2p.max_connections_per_ip]
+    /// [default: 1]
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+
     /// Add this peer to the address book at start; repeat for more. Replaces the file's
     /// list [config: p2p.add_peers]
     #[arg(long = "add-peer", value_name = "HOST:PORT")]
@@ -124,6 +129,11 @@ pub struct Cli {
     /// Log line format [config: log.format] [default: text]
     #[arg(long, value_enum, value_name = "FORMAT", env = "UMBRA_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// Seconds between two status lines in the log [config: log.status_interval]
+    /// [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub status_interval: Option<u64>,
 
     /// Print a commented sample config file with every default, then exit
     #[arg(long, conflicts_with = "print_config")]
@@ -161,6 +171,7 @@ impl Cli {
                 bind_port: self.p2p_bind_port,
                 out_peers: self.out_peers,
                 in_peers: self.in_peers,
+                max_connections_per_ip: self.max_connections_per_ip,
                 add_peers: list(&self.add_peers),
                 exclusive_nodes: list(&self.exclusive_nodes),
                 priority_nodes: list(&self.priority_nodes),
@@ -169,6 +180,7 @@ impl Cli {
             log: LogLayer {
                 level: self.log_level.clone(),
                 format: self.log_format,
+                status_interval: self.status_interval,
             },
         })
     }
@@ -236,6 +248,10 @@ mod tests {
             "3",
             "--in-peers",
             "4",
+            "--max-connections-per-ip",
+            "7",
+            "--status-interval",
+            "9",
             "--add-peer",
             "p.example:5",
             "--add-exclusive-node",
@@ -261,6 +277,7 @@ mod tests {
                     bind_port: Some(1),
                     out_peers: Some(3),
                     in_peers: Some(4),
+                    max_connections_per_ip: Some(7),
                     add_peers: peers(&["p.example:5"]),
                     exclusive_nodes: peers(&["a.example:1", "[::1]:2"]),
                     priority_nodes: peers(&["10.0.0.1:6"]),
@@ -269,6 +286,7 @@ mod tests {
                 log: LogLayer {
                     level: Some("debug".parse().unwrap()),
                     format: Some(LogFormat::Compact),
+                    status_interval: Some(9),
                 },
             }
         );

@@ -48,6 +48,12 @@ pub const DEFAULT_OUTBOUND_PEERS: usize = 12;
 /// Default for `p2p.in_peers`.
 pub const DEFAULT_INBOUND_PEERS: usize = 64;
 
+/// Default for `p2p.max_connections_per_ip` (monerod's default too).
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1;
+
+/// Default for `log.status_interval`, in seconds.
+pub const DEFAULT_STATUS_INTERVAL_SECS: u64 = 60;
+
 /// Default for `log.level`.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 
@@ -178,6 +184,13 @@ documented_config! {
         /// The flag --in-peers overrides this.
         /// Example: `in_peers = 128`
         pub in_peers: usize,
+        /// The most inbound connections to accept from one IP address (like monerod's
+        /// --max-connections-per-ip).
+        ///
+        /// Type: integer, 1 or more. Default: 1. The flag --max-connections-per-ip
+        /// overrides this.
+        /// Example: `max_connections_per_ip = 4`
+        pub max_connections_per_ip: usize,
         /// Peers to add to the address book at start (like monerod's --add-peer); the
         /// node may connect to them as to any peer it has learnt of.
         ///
@@ -231,6 +244,13 @@ documented_config! {
         /// fields), "compact" (shorter lines). Default: "text".
         /// Example: `format = "compact"`
         pub format: LogFormat,
+        /// How often, in seconds, to log the one-line status (peers in and out, their
+        /// best height, address book sizes).
+        ///
+        /// Type: integer, 1 or more. Default: 60. The flag --status-interval
+        /// overrides this.
+        /// Example: `status_interval = 10`
+        pub status_interval: u64,
     }
 }
 
@@ -569,6 +589,8 @@ pub struct P2pLayer {
     pub out_peers: Option<usize>,
     /// See [`P2pConfig::in_peers`].
     pub in_peers: Option<usize>,
+    /// See [`P2pConfig::max_connections_per_ip`].
+    pub max_connections_per_ip: Option<usize>,
     /// See [`P2pConfig::add_peers`].
     pub add_peers: Option<Vec<PeerAddr>>,
     /// See [`P2pConfig::exclusive_nodes`].
@@ -587,6 +609,8 @@ pub struct LogLayer {
     pub level: Option<LogFilter>,
     /// See [`LogConfig::format`].
     pub format: Option<LogFormat>,
+    /// See [`LogConfig::status_interval`].
+    pub status_interval: Option<u64>,
 }
 
 impl ConfigLayer {
@@ -602,6 +626,10 @@ impl ConfigLayer {
                 bind_port: higher.p2p.bind_port.or(self.p2p.bind_port),
                 out_peers: higher.p2p.out_peers.or(self.p2p.out_peers),
                 in_peers: higher.p2p.in_peers.or(self.p2p.in_peers),
+                max_connections_per_ip: higher
+                    .p2p
+                    .max_connections_per_ip
+                    .or(self.p2p.max_connections_per_ip),
                 add_peers: higher.p2p.add_peers.or(self.p2p.add_peers),
                 exclusive_nodes: higher.p2p.exclusive_nodes.or(self.p2p.exclusive_nodes),
                 priority_nodes: higher.p2p.priority_nodes.or(self.p2p.priority_nodes),
@@ -610,6 +638,7 @@ impl ConfigLayer {
             log: LogLayer {
                 level: higher.log.level.or(self.log.level),
                 format: higher.log.format.or(self.log.format),
+                status_interval: higher.log.status_interval.or(self.log.status_interval),
             },
         }
     }
@@ -634,6 +663,11 @@ impl ConfigLayer {
                     .unwrap_or_else(|| network.default_p2p_port()),
                 out_peers: self.p2p.out_peers.unwrap_or(DEFAULT_OUTBOUND_PEERS),
                 in_peers: self.p2p.in_peers.unwrap_or(DEFAULT_INBOUND_PEERS),
+                max_connections_per_ip: self
+                    .p2p
+                    .max_connections_per_ip
+                    .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_IP)
+                    .max(1),
                 add_peers: self.p2p.add_peers.unwrap_or_default(),
                 exclusive_nodes: self.p2p.exclusive_nodes.unwrap_or_default(),
                 priority_nodes: self.p2p.priority_nodes.unwrap_or_default(),
@@ -642,6 +676,11 @@ impl ConfigLayer {
             log: LogConfig {
                 level: self.log.level.unwrap_or_default(),
                 format: self.log.format.unwrap_or_default(),
+                status_interval: self
+                    .log
+                    .status_interval
+                    .unwrap_or(DEFAULT_STATUS_INTERVAL_SECS)
+                    .max(1),
             },
         })
     }

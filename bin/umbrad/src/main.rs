@@ -1,9 +1,9 @@
 //! `umbrad`: the Umbra node, a privacy-first Monero peer.
 //!
-//! This binary owns the node's configuration, command line and logs, and (as the P2P
-//! crates land) wires the crates of the workspace together. Today it loads and checks its
-//! configuration, prepares the data directory and idles until it is stopped: networking is
-//! not wired in yet.
+//! This binary owns the node's configuration, command line and logs, and wires the crates
+//! of the workspace together. Today it runs the clearnet P2P network as a peer among
+//! monerods (handshakes, timed syncs, peer lists, bans, the address book kept in the data
+//! directory); it holds only the genesis block until chain sync lands.
 //!
 //! ```text
 //! cargo run --release -p umbrad                        # run on the built-in defaults
@@ -12,10 +12,12 @@
 //! ```
 //!
 //! Modules: [`cli`] (flags), [`config`] (settings, layering, the sample file), [`logging`]
-//! (the `tracing` subscriber), [`node`] (running until a shutdown signal).
+//! (the `tracing` subscriber), [`chain`] (what we claim about our chain), [`node`]
+//! (running the network until a shutdown signal).
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad command line or configuration.
 
+mod chain;
 mod cli;
 mod config;
 mod logging;

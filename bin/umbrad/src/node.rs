@@ -1,15 +1,21 @@
-//! Running the node: prepare the data directory, start the runtime, run until a shutdown
-//! signal.
-//!
-//! The P2P stack is not wired in yet: the node announces itself, says so, and waits for
-//! Ctrl-C or SIGTERM.
+//! Running the node: prepare the data directory, start the runtime and the clearnet P2P
+//! network, log a status line now and then, and on SIGINT or SIGTERM save the address book
+//! and stop.
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
+use tokio::sync::watch;
 use tracing::{info, warn};
+use umbra_address_book::{AddressBook, AddressBookConfig, AddressBookHandle, LoadReport};
+use umbra_p2p::{Network, NetworkConfig, NetworkSetup};
+use umbra_p2p_core::{ClearNet, NodeIds, connection::NothingToServe};
+use umbra_transport::Tcp;
 
-use crate::config::Config;
+use crate::chain::genesis_claim;
+use crate::config::{Config, PeerAddr};
 
 /// Why the node could not run.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +36,14 @@ pub enum NodeError {
     Signal {
         /// The signal.
         signal: &'static str,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The P2P listener could not be bound.
+    #[error("cannot listen for peers on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
         /// The I/O error.
         source: io::Error,
     },
@@ -60,13 +74,85 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
         config_file = %config_file.map_or_else(|| "none".to_owned(), |p| p.display().to_string()),
         "umbrad starting"
     );
-    warn!(
-        "networking is not wired into this build: umbrad does not listen or connect to peers \
-         yet; it idles until Ctrl-C or SIGTERM"
-    );
-    let signal = shutdown.recv().await;
+    let node_ids = NodeIds::new();
+    let book_config = AddressBookConfig {
+        data_dir: Some(config.data_dir.clone()),
+        allow_local: config.p2p.allow_local_ip,
+        ..AddressBookConfig::default()
+    };
+    let (book, report) = AddressBook::<ClearNet>::load_with_report(book_config, SystemTime::now());
+    if let LoadReport::Loaded { path, stats, .. } = &report {
+        info!(
+            path = %path.display(),
+            white = stats.white,
+            gray = stats.gray,
+            anchors = stats.anchors,
+            bans = stats.bans,
+            "address book loaded"
+        );
+    }
+    // Our chain, as peers are told it; the chain-sync issue will keep it current.
+    let (_chain, core_sync) = watch::channel(genesis_claim(config.network));
+    let network_config = network_config(config).await;
+    let listen = config.p2p.listen_addr();
+    let network = Network::<ClearNet>::start(NetworkSetup {
+        config: network_config,
+        transport: Tcp::default(),
+        address_book: AddressBookHandle::new(book),
+        core_sync,
+        handler: NothingToServe,
+        node_id: node_ids.fresh(),
+    })
+    .await
+    .map_err(|source| NodeError::Listen {
+        addr: listen,
+        source,
+    })?;
+    let mut status = tokio::time::interval(Duration::from_secs(config.log.status_interval));
+    status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate: skip it, nothing has happened yet.
+    status.tick().await;
+    let signal = loop {
+        tokio::select! {
+            signal = shutdown.recv() => break signal,
+            _ = status.tick() => info!(zone = "clearnet", "status: {}", network.status()),
+        }
+    };
     info!("received {signal}, shutting down");
+    match network.shutdown().await {
+        Ok(()) => info!("address book saved"),
+        Err(error) => warn!(%error, "the address book could not be saved"),
+    }
     Ok(())
+}
+
+/// The clearnet network's settings from the node's configuration; host names in peer
+/// addresses are resolved now (a name that does not resolve is skipped with a warning).
+async fn network_config(config: &Config) -> NetworkConfig<SocketAddr> {
+    let p2p = &config.p2p;
+    let mut network = NetworkConfig::new(config.network.network_id());
+    network.listen = (p2p.in_peers > 0).then(|| p2p.listen_addr());
+    network.out_peers = p2p.out_peers;
+    network.in_peers = p2p.in_peers;
+    network.max_connections_per_host = p2p.max_connections_per_ip;
+    network.allow_local = p2p.allow_local_ip;
+    network.seed_peers = resolve(&p2p.add_peers).await;
+    network.exclusive_nodes = resolve(&p2p.exclusive_nodes).await;
+    network.priority_nodes = resolve(&p2p.priority_nodes).await;
+    network
+}
+
+/// The socket addresses of `peers`: IP addresses as they are, names looked up (every
+/// address a name has is taken).
+async fn resolve(peers: &[PeerAddr]) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for peer in peers {
+        match tokio::net::lookup_host((peer.host(), peer.port())).await {
+            Ok(addrs) => out.extend(addrs),
+            Err(error) => warn!(%peer, %error, "cannot resolve peer address; skipped"),
+        }
+    }
+    out
 }
 
 /// Creates the data directory and any missing parents, private to the user (0700) on unix;

@@ -72,6 +72,10 @@ pub struct PeerStats {
     pub rtt_micros: AtomicU64,
     /// Milliseconds since the connection started when we last heard from the peer.
     pub last_seen_millis: AtomicU64,
+    /// The peer's timed syncs we answered.
+    pub timed_syncs_answered: AtomicU64,
+    /// Our timed syncs the peer answered.
+    pub timed_syncs_completed: AtomicU64,
 }
 
 /// What every holder of a connection can see about it.

@@ -136,6 +136,7 @@
 //! - **Stopping** with `SIGTERM` exits cleanly (status 0) in 0.6–2.6 s.
 
 mod monerod;
+pub mod netns;
 mod ports;
 mod process;
 mod rpc;

@@ -3,7 +3,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -158,6 +158,8 @@ pub struct MonerodBuilder {
     port_attempts: u32,
     /// Ports for the first attempt instead of picked ones (unit tests of the retry path).
     first_ports: Option<(u16, u16)>,
+    /// The address monerod's P2P port binds to.
+    p2p_bind_ip: IpAddr,
 }
 
 impl Default for MonerodBuilder {
@@ -172,6 +174,7 @@ impl Default for MonerodBuilder {
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             port_attempts: DEFAULT_PORT_ATTEMPTS,
             first_ports: None,
+            p2p_bind_ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         }
     }
 }
@@ -190,6 +193,16 @@ impl MonerodBuilder {
     /// refused at once.
     pub fn exclusive_node(mut self, addr: SocketAddr) -> Self {
         self.exclusive_node = Some(addr);
+        self
+    }
+
+    /// The IP address monerod's P2P port binds to (`--p2p-bind-ip`). Default: 127.0.0.1.
+    /// Another address makes sense only inside a network namespace the test made, such as
+    /// one from [`crate::netns`], where private addresses live on the namespace's own
+    /// loopback interface (monerod never keeps 127.0.0.0/8 peers in its peer lists, so tests
+    /// of peer-list exchange need such addresses).
+    pub fn p2p_bind_ip(mut self, ip: IpAddr) -> Self {
+        self.p2p_bind_ip = ip;
         self
     }
 
@@ -277,7 +290,7 @@ impl MonerodBuilder {
                     (p2p, rpc)
                 }
             };
-            let p2p_addr = ports::loopback(p2p_port);
+            let p2p_addr = SocketAddr::new(self.p2p_bind_ip, p2p_port);
             let rpc_addr = ports::loopback(rpc_port);
             let args = self.command_args(p2p_port, rpc_port, exclusive_node, data_dir.path());
 
@@ -417,7 +430,7 @@ impl MonerodBuilder {
         push(&"--fixed-difficulty");
         push(&"1");
         push(&"--p2p-bind-ip");
-        push(&"127.0.0.1");
+        push(&self.p2p_bind_ip.to_string());
         push(&"--p2p-bind-port");
         push(&p2p_port.to_string());
         push(&"--rpc-bind-ip");

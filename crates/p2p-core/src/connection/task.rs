@@ -231,6 +231,10 @@ where
                     };
                     self.send(Message::Response(AdminResponse::TimedSync(response)))
                         .await?;
+                    self.info
+                        .stats
+                        .timed_syncs_answered
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 Event::SendTimedSync => {
                     let request = TimedSyncRequest {
@@ -246,6 +250,10 @@ where
                         local_peerlist_new,
                     } = *sync;
                     self.info.set_core_sync(payload_data);
+                    self.info
+                        .stats
+                        .timed_syncs_completed
+                        .fetch_add(1, Ordering::Relaxed);
                     self.peer_list(&local_peerlist_new)?;
                 }
                 Event::PeerRequest(request) => {
