@@ -33,7 +33,7 @@ use umbra_wire::{
     split::{PeerRequest, PeerResponse},
 };
 
-use crate::{Direction, NetworkZone, connection::ByteCounters};
+use crate::{Direction, NetworkZone, connection::ByteCounters, latency::PeakEwma};
 
 /// Why a request to a peer failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,6 +99,8 @@ pub struct ConnectionInfo<Z: NetworkZone> {
     in_flight: AtomicUsize,
     closed: CancellationToken,
     close_reason: Mutex<Option<String>>,
+    /// Peak-EWMA of the round-trip times of answered requests.
+    latency: Mutex<PeakEwma>,
 }
 
 impl<Z: NetworkZone> fmt::Debug for ConnectionInfo<Z> {
@@ -138,6 +140,7 @@ impl<Z: NetworkZone> ConnectionInfo<Z> {
             in_flight: AtomicUsize::new(0),
             closed: CancellationToken::new(),
             close_reason: Mutex::new(None),
+            latency: Mutex::new(PeakEwma::default()),
         }
     }
 
@@ -179,6 +182,28 @@ impl<Z: NetworkZone> ConnectionInfo<Z> {
             0 => None,
             micros => Some(Duration::from_micros(micros)),
         }
+    }
+
+    /// The peak-EWMA estimate of this peer's round-trip time (see [`PeakEwma`]): jumps
+    /// up with a slow answer, decays over about ten seconds of fast ones.
+    #[must_use]
+    pub fn rtt_estimate(&self) -> Option<Duration> {
+        self.latency
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .estimate()
+    }
+
+    /// Records the round-trip time of an answered request, taken at `now`.
+    pub(crate) fn record_rtt(&self, rtt: Duration, now: Instant) {
+        self.stats.rtt_micros.store(
+            u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX).max(1),
+            Ordering::Relaxed,
+        );
+        self.latency
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .observe(rtt, now);
     }
 
     /// How long ago the peer last sent anything.

@@ -21,6 +21,7 @@
 mod client;
 pub mod connection;
 pub mod handshake;
+pub mod latency;
 mod peer;
 mod peer_list;
 pub mod zone;

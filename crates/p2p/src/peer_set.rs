@@ -34,9 +34,11 @@ pub enum LoadMetric {
     /// with no measured round trip yet counts as zero, so new peers get tried).
     #[default]
     InFlight,
-    /// Lower `rtt × (in flight + 1)` wins (the cost of tower's peak-EWMA balancer, but on
-    /// the last measured round trip: p2p-core keeps no moving average yet). A peer with no
-    /// measured round trip counts as `default_rtt`.
+    /// Lower `peak-EWMA rtt × (in flight + 1)` wins: the cost of Finagle's and tower's
+    /// peak-EWMA balancers, on the estimate each connection keeps
+    /// ([`ConnectionInfo::rtt_estimate`](umbra_p2p_core::ConnectionInfo::rtt_estimate):
+    /// up at once with a slow answer, down slowly with fast ones). A peer with no measured
+    /// round trip counts as `default_rtt`.
     Latency {
         /// The round trip assumed for a peer that has not answered anything yet.
         default_rtt: Duration,
@@ -161,11 +163,12 @@ impl<Z: NetworkZone> Entry<Z> {
     /// Smaller is better; compared lexicographically.
     fn cost(&self, metric: LoadMetric) -> (u128, u128) {
         let load = self.load() as u128;
-        let rtt = self.client.info().rtt();
+        let info = self.client.info();
         match metric {
-            LoadMetric::InFlight => (load, rtt.unwrap_or(Duration::ZERO).as_micros()),
+            LoadMetric::InFlight => (load, info.rtt().unwrap_or(Duration::ZERO).as_micros()),
             LoadMetric::Latency { default_rtt } => (
-                rtt.unwrap_or(default_rtt)
+                info.rtt_estimate()
+                    .unwrap_or(default_rtt)
                     .as_micros()
                     .saturating_mul(load.saturating_add(1)),
                 load,

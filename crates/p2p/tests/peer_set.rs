@@ -17,7 +17,7 @@ use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tower::{Service, ServiceExt};
 use umbra_p2p::{
-    BroadcastOutcome, BroadcastTarget, InsertError, PeerCounts, PeerSet, PeerSetConfig,
+    BroadcastOutcome, BroadcastTarget, InsertError, LoadMetric, PeerCounts, PeerSet, PeerSetConfig,
     PeerSetError, PeerSetRequest, PeerSetResponse,
 };
 use umbra_p2p_core::{
@@ -291,6 +291,46 @@ async fn power_of_two_choices_sends_most_requests_to_the_fast_peer() {
         by_peer.get(&slow.id()).copied().unwrap_or(0),
         slow.requests()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn peak_ewma_latency_steers_one_at_a_time_requests_to_the_fast_peer() {
+    // One request at a time: both peers always have nothing in flight, so only latency
+    // can tell them apart.
+    let peers = [
+        peer(
+            10,
+            Direction::Outbound,
+            Behaviour::Answer(Duration::from_millis(1)),
+        ),
+        peer(
+            10,
+            Direction::Outbound,
+            Behaviour::Answer(Duration::from_millis(200)),
+        ),
+    ];
+    let config = PeerSetConfig {
+        load: LoadMetric::Latency {
+            default_rtt: Duration::from_millis(50),
+        },
+        ..PeerSetConfig::default()
+    };
+    let set = set_of(config, &peers);
+    for _ in 0..40 {
+        call(&set, PeerSetRequest::Any(chain_request()))
+            .await
+            .unwrap();
+    }
+    let [fast, slow] = &peers;
+    // Each peer is tried while unmeasured (50 ms assumed); once the slow one has answered
+    // in 200 ms it stays above the fast one's estimate.
+    assert!(
+        slow.requests() <= 2,
+        "slow peer got {} of 40 requests",
+        slow.requests()
+    );
+    let fast_rtt = fast.client.info().rtt_estimate().unwrap();
+    assert!(fast_rtt < Duration::from_millis(50), "{fast_rtt:?}");
 }
 
 #[tokio::test(start_paused = true)]

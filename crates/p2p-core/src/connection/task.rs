@@ -274,10 +274,7 @@ where
                 }
                 Event::Response(response) => {
                     if let Some(rtt) = self.state.last_rtt() {
-                        self.info.stats.rtt_micros.store(
-                            u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX).max(1),
-                            Ordering::Relaxed,
-                        );
+                        self.info.record_rtt(rtt, now());
                     }
                     if let Some(pending) = self.pending.take() {
                         // The caller may have gone (cancelled): the answer is dropped.
