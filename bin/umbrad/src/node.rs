@@ -139,6 +139,10 @@ async fn network_config(config: &Config) -> NetworkConfig<SocketAddr> {
     network.seed_peers = resolve(&p2p.add_peers).await;
     network.exclusive_nodes = resolve(&p2p.exclusive_nodes).await;
     network.priority_nodes = resolve(&p2p.priority_nodes).await;
+    // monerod's seed nodes: a fresh node's way in, dialled only with nothing else to dial.
+    if network.exclusive_nodes.is_empty() {
+        network.fallback_seeds = config.network.seed_nodes();
+    }
     network
 }
 

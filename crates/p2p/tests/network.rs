@@ -473,3 +473,61 @@ async fn a_peer_sending_garbage_is_banned_and_its_host_refused() {
     drop(writer);
     node.network.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn fallback_seeds_are_used_only_when_there_is_nothing_else() {
+    let net = MemoryTransport::new();
+    let p2 = start(&net, 2, config(2), book(None)).await;
+    let p3 = start(&net, 3, config(3), book(None)).await;
+    // Knows 2 from its book; 3 is only a fallback seed.
+    let mut c = config(1);
+    c.fallback_seeds = vec![addr(3)];
+    c.out_peers = 1;
+    let known = book(None);
+    known.add_gray([PeerCandidate {
+        addr: addr(2),
+        id: 2,
+        last_seen: 0,
+        pruning_seed: 0,
+        rpc_port: 0,
+        rpc_credits_per_hash: 0,
+    }]);
+    let node = start(&net, 1, c, known).await;
+    node.wait_until("connected to 2", |net| net.status().outbound == 1)
+        .await;
+    assert!(
+        node.network
+            .peer_set()
+            .peers()
+            .iter()
+            .all(|p| p.addr != addr(3))
+    );
+    node.network.shutdown().await.unwrap();
+    // An empty book: the fallback seed is the way in, and its peer list fills the book.
+    let mut fresh = start(
+        &net,
+        4,
+        {
+            let mut c = config(4);
+            c.fallback_seeds = vec![addr(3)];
+            c
+        },
+        book(None),
+    )
+    .await;
+    let (to, source) = fresh
+        .wait_for("a dial", |e| match e {
+            NetworkEvent::Dialling { addr, source } => Some((*addr, *source)),
+            _ => None,
+        })
+        .await;
+    assert_eq!((to, source), (addr(3), DialSource::Seed));
+    fresh
+        .wait_until("connected to the fallback seed", |net| {
+            net.status().outbound >= 1
+        })
+        .await;
+    for n in [fresh, p2, p3] {
+        n.network.shutdown().await.unwrap();
+    }
+}

@@ -37,6 +37,10 @@ pub struct NetworkConfig<A> {
     pub max_inbound_handshakes: usize,
     /// Peers to add to the address book at start and dial early (monerod's `--add-peer`).
     pub seed_peers: Vec<A>,
+    /// Well-known nodes dialled only when we have nothing else to dial and no outbound
+    /// connection (monerod's built-in seed nodes, which it uses when its peer list is
+    /// empty): a fresh node's way in. Never dialled with exclusive nodes configured.
+    pub fallback_seeds: Vec<A>,
     /// When not empty, the only peers we dial (monerod's `--add-exclusive-node`); peers
     /// learnt from others are still recorded but never dialled.
     pub exclusive_nodes: Vec<A>,
@@ -101,6 +105,7 @@ impl<A> NetworkConfig<A> {
             max_connections_per_host: 1,
             max_inbound_handshakes: 32,
             seed_peers: Vec::new(),
+            fallback_seeds: Vec::new(),
             exclusive_nodes: Vec::new(),
             priority_nodes: Vec::new(),
             allow_local: false,

@@ -7,7 +7,9 @@
 //! 3. after a start, the anchors of the last run, then the seed peers, once each;
 //! 4. then the address book: the white list while fewer than 70 % of the outbound
 //!    connections come from it (monerod's `P2P_DEFAULT_WHITELIST_CONNECTIONS_PERCENT`), the
-//!    gray list otherwise, each falling back on the other.
+//!    gray list otherwise, each falling back on the other;
+//! 5. with nothing else to dial and no outbound connection, the fallback seeds (a fresh
+//!    node's way in).
 //!
 //! At most `max_concurrent_dials` dials run at once; banned hosts, addresses we are
 //! connected or dialling to, and configured peers in back-off are skipped. A failed dial of
@@ -219,7 +221,9 @@ where
                         if self.active.len() >= config.out_peers {
                             None
                         } else {
-                            self.next_first_round().or_else(|| self.next_from_book())
+                            self.next_first_round()
+                                .or_else(|| self.next_from_book())
+                                .or_else(|| self.next_fallback_seed())
                         }
                     })
             };
@@ -255,6 +259,14 @@ where
             }
         }
         None
+    }
+
+    /// A fallback seed, only while we have no other outbound connection or dial.
+    fn next_fallback_seed(&self) -> Option<(PeerCandidate<Z::Addr>, DialSource)> {
+        if !self.active.is_empty() {
+            return None;
+        }
+        self.next_configured(&self.shared.config.fallback_seeds, DialSource::Seed)
     }
 
     fn next_from_book(&self) -> Option<(PeerCandidate<Z::Addr>, DialSource)> {
