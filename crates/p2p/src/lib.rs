@@ -1,5 +1,7 @@
 //! The peer set: every connected peer of one zone, and the routing services the rest of
-//! the node uses to reach them.
+//! the node uses to reach them; and [`Network`], which runs a zone: the inbound server,
+//! the connection maintainer and the address book around that peer set (see
+//! [`network`]).
 //!
 //! # Where this sits
 //!

@@ -11,7 +11,7 @@
 //!
 //! [`Network::start`] binds the listener (if any), loads nothing itself (the caller passes
 //! an [`AddressBookHandle`], usually from `AddressBook::load`), and spawns three tasks: the
-//! inbound server ([`inbound`]), the maintainer ([`outbound`]) and the periodic save.
+//! inbound server (`inbound.rs`), the maintainer (`outbound.rs`) and the periodic save.
 //! [`Network::shutdown`] stops accepting and dialling, saves the address book *before*
 //! closing the connections (so the anchors of this run are the ones tried first at the
 //! next start), closes every connection and waits for the tasks, bounded.
