@@ -371,7 +371,9 @@ impl<Z: NetworkZone> AddressBook<Z> {
             return Verdict::Banned;
         }
         let total = self.scores.add(&key, score, now);
-        if total >= f64::from(self.config.ban_threshold) {
+        // Rounded, so that decay between two offences of 50 (a hair under 100 by the second)
+        // does not spare the host.
+        if round_score(total) >= self.config.ban_threshold {
             self.ban(addr, self.config.default_ban, now);
             return Verdict::Banned;
         }

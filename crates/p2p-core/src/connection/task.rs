@@ -137,10 +137,13 @@ where
                     () = info.closed() => Err(Stop::Quietly("closed locally".into())),
                     frame = reader.next() => match frame {
                         None => Err(Stop::Quietly("the peer closed the connection".into())),
-                        Some(Err(error)) => Err(Stop::Misbehaved {
-                            score: 20,
-                            reason: format!("undecodable message: {error}"),
-                        }),
+                        Some(Err(error)) => match crate::handshake::codec_blame(&error) {
+                            0 => Err(Stop::Quietly(format!("reading failed: {error}"))),
+                            score => Err(Stop::Misbehaved {
+                                score,
+                                reason: format!("undecodable message: {error}"),
+                            }),
+                        },
                         Some(Ok(message)) => self.on_message(message).await,
                     },
                     () = tokio::time::sleep_until(deadline) => {
@@ -159,15 +162,17 @@ where
                 }
             }
         };
-        let reason = match stop {
-            Stop::Quietly(reason) => reason,
-            Stop::Misbehaved { score, reason } => {
-                self.directory.misbehaved(&self.info.addr, score, &reason);
-                reason
-            }
+        // Close with our reason first: reporting the misbehaviour may ban the host, which
+        // closes its connections (this one included) with a reason of its own.
+        let (reason, score) = match stop {
+            Stop::Quietly(reason) => (reason, 0),
+            Stop::Misbehaved { score, reason } => (reason, score),
         };
         debug!(%reason, "connection closed");
-        self.info.close(reason);
+        self.info.close(reason.clone());
+        if score > 0 {
+            self.directory.misbehaved(&self.info.addr, score, &reason);
+        }
         if let Some(pending) = self.pending.take() {
             let _ = pending.send(Err(self.info.closed_error()));
         }
@@ -257,11 +262,17 @@ where
                     self.peer_list(&local_peerlist_new)?;
                 }
                 Event::PeerRequest(request) => {
-                    let answer = tokio::time::timeout(
-                        HANDLER_TIMEOUT,
-                        self.handler.clone().oneshot(request.clone()),
-                    )
-                    .await;
+                    let info = Arc::clone(&self.info);
+                    let answer = tokio::select! {
+                        biased;
+                        () = info.closed() => {
+                            return Err(Stop::Quietly("closed locally".into()));
+                        }
+                        answer = tokio::time::timeout(
+                            HANDLER_TIMEOUT,
+                            self.handler.clone().oneshot(request.clone()),
+                        ) => answer,
+                    };
                     match answer {
                         Ok(Ok(response)) => {
                             if let Some(message) = ConnectionState::answer(&request, response) {
@@ -313,7 +324,15 @@ where
     }
 
     async fn send(&mut self, message: Message) -> Result<(), Stop> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.writer.send(message)).await {
+        // A peer that does not read must not keep a close (a ban, a shutdown) waiting for
+        // the send timeout.
+        let info = Arc::clone(&self.info);
+        let sent = tokio::select! {
+            biased;
+            () = info.closed() => return Err(Stop::Quietly("closed locally".into())),
+            sent = tokio::time::timeout(SEND_TIMEOUT, self.writer.send(message)) => sent,
+        };
+        match sent {
             Ok(Ok(())) => {
                 self.info.stats.messages_out.fetch_add(1, Ordering::Relaxed);
                 Ok(())

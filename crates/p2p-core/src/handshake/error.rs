@@ -155,15 +155,7 @@ impl HandshakeError {
             | Self::TooManyMessages { .. }
             | Self::PeerListTooLong { .. } => VIOLATION,
             Self::WrongNetwork { .. } => BAN_AT_ONCE,
-            Self::Codec { source, .. } => match source {
-                CodecError::Encode { .. } => 0,
-                CodecError::Decode { .. } => VIOLATION,
-                CodecError::Levin(LevinError::Io(_)) => 0,
-                CodecError::Levin(LevinError::Header(HeaderError::UnsupportedVersion {
-                    ..
-                })) => VIOLATION,
-                _ => BAN_AT_ONCE,
-            },
+            Self::Codec { source, .. } => codec_blame(source),
         }
     }
 
@@ -215,6 +207,34 @@ impl HandshakeError {
             },
             source => Self::Codec { step, source },
         }
+    }
+}
+
+/// How much a peer is to blame, in points towards a ban, for a frame that could not be
+/// read or written — the same rule during and after the handshake:
+///
+/// | error | score |
+/// |---|---|
+/// | the stream ended (mid-frame too), I/O failed, an error response, encoding our own message | 0 |
+/// | valid levin, invalid body; an unsupported levin version | 50 |
+/// | not levin, bad flags or fragments, a frame over the limit (refused from its header) | 100 |
+#[must_use]
+pub fn codec_blame(error: &CodecError<WireError>) -> u32 {
+    const VIOLATION: u32 = BAN_AT_ONCE / 2;
+    match error {
+        CodecError::Encode { .. }
+        | CodecError::Levin(
+            LevinError::Io(_) | LevinError::EofInHeader { .. } | LevinError::EofInBody { .. },
+        )
+        | CodecError::Decode {
+            error: WireError::ErrorResponse { .. },
+            ..
+        } => 0,
+        CodecError::Decode { .. }
+        | CodecError::Levin(LevinError::Header(HeaderError::UnsupportedVersion { .. })) => {
+            VIOLATION
+        }
+        _ => BAN_AT_ONCE,
     }
 }
 

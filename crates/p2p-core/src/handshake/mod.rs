@@ -184,7 +184,7 @@ pub use config::{DEFAULT_HANDSHAKE_TIMEOUT, HandshakeConfig};
 pub use driver::{
     Handshake, Handshaken, handshake, handshake_framed, handshake_inbound, handshake_outbound, now,
 };
-pub use error::{BAN_AT_ONCE, HandshakeError, Step};
+pub use error::{BAN_AT_ONCE, HandshakeError, Step, codec_blame};
 pub use ping_back::{DEFAULT_PING_BACK_TIMEOUT, PingBackError, ping_back};
 pub use state::{
     Finished, HandshakeOutcome, Handshaker, MAX_EARLY_MESSAGES, MAX_REQUESTS_ANSWERED,
