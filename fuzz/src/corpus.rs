@@ -5,7 +5,8 @@
 //! - whole levin frames: monerod's own fuzz corpus for levin ([`MONEROD_LEVIN`]) and the
 //!   frames captured from a real monerod for `umbra-wire`'s tests ([`CAPTURED_FRAMES`],
 //!   `*.bin`);
-//! - epee documents: monerod's fuzz corpus for `load_from_binary` ([`MONEROD_BINARY`]);
+//! - epee documents: monerod's fuzz corpus for `load_from_binary` ([`MONEROD_BINARY`]) and
+//!   peers files written by the address book's own save ([`PEERS_FILES`]);
 //! - regression inputs, one folder per target ([`REGRESSIONS`]`/<target>/`): inputs that
 //!   once broke a check, kept byte for byte. Those that still break it, because the bug
 //!   is not fixed yet, are listed in [`OPEN_BUGS`] (`<target>/<file>  what is wrong`, one
@@ -39,6 +40,9 @@ pub const MONEROD_LEVIN: &str = "fuzz/seeds/monerod-fuzz/levin";
 /// monerod's `load_from_binary` fuzz corpus (copied from `monero-tests`,
 /// `/usr/share/monero/testdata/fuzz/load-from-binary`).
 pub const MONEROD_BINARY: &str = "fuzz/seeds/monerod-fuzz/load-from-binary";
+/// Peers files (`<zone>-peers.epee`) written by `umbra-address-book`'s save; see
+/// `fuzz/tests/corpora.rs`, which checks that the address book still writes them so.
+pub const PEERS_FILES: &str = "fuzz/seeds/address-book";
 /// Frames captured from monerod 0.18 for `umbra-wire`'s tests (`*.bin`).
 pub const CAPTURED_FRAMES: &str = "crates/wire/tests/data/monerod";
 /// Regression inputs: `<target>/<any name>`.
@@ -157,7 +161,8 @@ impl Seeds {
     pub fn load(root: &Path) -> io::Result<Self> {
         let mut frames = load(&root.join(MONEROD_LEVIN), "", "monerod-fuzz-levin-")?;
         frames.extend(load(&root.join(CAPTURED_FRAMES), ".bin", "captured-")?);
-        let documents = load(&root.join(MONEROD_BINARY), "", "monerod-fuzz-binary-")?;
+        let mut documents = load(&root.join(MONEROD_BINARY), "", "monerod-fuzz-binary-")?;
+        documents.extend(load(&root.join(PEERS_FILES), ".epee", "address-book-")?);
         let mut regressions = Vec::new();
         let mut open_bugs = Vec::new();
         let mut open = open_bug_list(root)?;

@@ -19,8 +19,9 @@
 //! | check | input | asserts when decoding succeeds |
 //! |---|---|---|
 //! | [`epee_section`] | an epee document | re-encoding is a fixpoint (encode → decode → encode gives the same bytes), no longer than the input, and [`Limits::TRUSTED`] decodes the same |
-//! | [`epee_typed`] | an epee document | for several typed objects (handshake, chain, objects, transactions, and a struct using every derive attribute): encode → decode gives an equal value, and the encoding is canonical; borrowed decoding (`from_slice`, `&[u8]` blobs) agrees with owned decoding |
+//! | [`epee_typed`] | an epee document | for several typed objects (handshake, chain, objects, transactions, and a struct using every derive attribute): encode → decode gives an equal value, and the encoding is canonical; borrowed decoding (`from_slice`, `&[u8]` blobs) agrees with owned decoding; the transactions of each block entry, read back from their decoded view, are those a dynamic decode finds |
 //! | [`levin_stream`] | 2 config bytes + a byte stream | see [`levin_stream`]: chunking does not change the output, buffers stay bounded, every bucket re-encodes (plainly and padded) to itself |
+//! | [`address_book_peers_file`] | a peers file (`<zone>-peers.epee`) | it has this build's version and zone; it encodes (as the address book saves it), that decodes to an equal file, and the encoding is canonical |
 //! | `wire_*` (17) | a message body | the message has the command and kind it was decoded with, and encode → decode gives an equal [`Message`] whose encoding is canonical |
 //!
 //! "Canonical" means what monerod writes: read back as a dynamic [`Section`], the bytes
@@ -37,7 +38,7 @@
 //! for target in umbra_fuzz::TARGETS {
 //!     (target.check)(b"\x01\x21\x01\x01 not a message");
 //! }
-//! assert_eq!(umbra_fuzz::TARGETS.len(), 20);
+//! assert_eq!(umbra_fuzz::TARGETS.len(), 21);
 //! ```
 
 // Panics ARE the fuzz oracle in this crate: every `assert!` and `panic!` here states a
@@ -52,6 +53,7 @@ use std::fmt::{Debug, Write as _};
 
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
+use umbra_address_book::{AddressBookConfig, FILE_VERSION, FileError, decode_peers_file};
 use umbra_epee::{
     Array, ByteArrayVec, ContainerAsBlob, EpeeObject, Error as EpeeError, ErrorKind, Limits,
     Section, Value, from_bytes, from_bytes_with_limits, from_slice, to_bytes,
@@ -61,6 +63,7 @@ use umbra_levin::{
     Interleaving, LevinMessage, MONEROD_MAX_FRAGMENTS, MessageHead, MessageKind, NoiseSize,
     RESERVE_AHEAD, return_code,
 };
+use umbra_p2p_core::{ClearNet, NetworkZone};
 use umbra_wire::{
     ChainResponse, GetObjectsResponse, HandshakeRequest, HandshakeResponse, Message, MessageId,
     NewTransactions, TimedSyncResponse, WireError,
@@ -146,6 +149,11 @@ macro_rules! wire_checks {
             Target { name: "epee_section", input: Input::EpeeBody, check: epee_section },
             Target { name: "epee_typed", input: Input::EpeeBody, check: epee_typed },
             Target { name: "levin_stream", input: Input::LevinStream, check: levin_stream },
+            Target {
+                name: "address_book_peers_file",
+                input: Input::EpeeBody,
+                check: address_book_peers_file,
+            },
             $(Target { name: stringify!($name), input: Input::EpeeBody, check: $name },)*
         ];
     };
@@ -287,6 +295,13 @@ fn decode_own<T, E>(
 
 fn epee_cause(error: &EpeeError) -> Option<&EpeeError> {
     Some(error)
+}
+
+fn file_cause(error: &FileError) -> Option<&EpeeError> {
+    match error {
+        FileError::Decode(source) => Some(source),
+        _ => None,
+    }
 }
 
 fn wire_cause(error: &WireError) -> Option<&EpeeError> {
@@ -454,6 +469,73 @@ pub fn epee_typed(data: &[u8]) {
     borrowed_agrees::<ChainResponse, ChainResponse<&[u8]>>(&input);
     borrowed_agrees::<GetObjectsResponse, GetObjectsResponse<&[u8]>>(&input);
     borrowed_agrees::<NewTransactions, NewTransactions<&[u8]>>(&input);
+    transactions_read_back(&input);
+}
+
+/// A transaction as [`transactions_read_back`] compares it: its blob and, if pruned, its
+/// prunable hash (`None` where a dynamic decode finds no such string).
+type ReadBackTx = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The transactions of each block entry of a [`GetObjectsResponse`], read back from their
+/// decoded view ([`umbra_wire::TransactionBlobs::iter`]), are exactly as many as it says
+/// and exactly those a dynamic [`Section`] decode of the same bytes holds.
+fn transactions_read_back(input: &Bytes) {
+    let Ok(response) = from_slice::<GetObjectsResponse<&[u8]>>(input) else {
+        return;
+    };
+    let section = match from_bytes_with_limits::<Section>(input, Limits::TRUSTED) {
+        Ok(section) => section,
+        Err(error) => panic!(
+            "a GetObjectsResponse that is not a section: {error}; input {}",
+            hex(input)
+        ),
+    };
+    let entries: &[Section] = match section.get("blocks") {
+        Some(Value::Array(Array::Object(entries))) => entries,
+        _ => &[],
+    };
+    assert!(
+        entries.len() == response.blocks.len(),
+        "{} block entries, the section has {}; input {}",
+        response.blocks.len(),
+        entries.len(),
+        hex(input)
+    );
+    let string = |value: Option<&Value>| match value {
+        Some(Value::String(bytes)) => Some(bytes.to_vec()),
+        _ => None,
+    };
+    for (entry, dynamic) in response.blocks.iter().zip(entries) {
+        let read_back: Vec<ReadBackTx> = entry
+            .txs
+            .iter()
+            .map(|tx| {
+                (
+                    Some(tx.blob().to_vec()),
+                    tx.prunable_hash().map(|hash| hash.to_vec()),
+                )
+            })
+            .collect();
+        let expected: Vec<ReadBackTx> = match dynamic.get("txs") {
+            Some(Value::Array(Array::String(blobs))) => blobs
+                .iter()
+                .map(|blob| (Some(blob.to_vec()), None))
+                .collect(),
+            Some(Value::Array(Array::Object(txs))) => txs
+                .iter()
+                .map(|tx| (string(tx.get("blob")), string(tx.get("prunable_hash"))))
+                .collect(),
+            _ => Vec::new(),
+        };
+        assert!(
+            read_back.len() == entry.txs.len() && read_back == expected,
+            "the transactions read back ({} of {}) are not those decoded: {read_back:?} \
+             against {expected:?}; input {}",
+            read_back.len(),
+            entry.txs.len(),
+            hex(input)
+        );
+    }
 }
 
 /// Borrowed decoding ([`from_slice`] into the `&[u8]` flavour of a wire type) must agree
@@ -555,6 +637,58 @@ pub fn wire_round_trip(head: MessageHead, data: &[u8]) {
         Err(error) => panic!(
             "re-encoded {:?} does not decode: {error}\nencoded {}\nbody {}",
             message.id(),
+            hex(&encoded),
+            hex(data)
+        ),
+    }
+    assert_canonical(&encoded, data);
+}
+
+// ---------------------------------------------------------------------------------------
+// address book
+// ---------------------------------------------------------------------------------------
+
+/// Decodes the input as a clearnet peers file with [`decode_peers_file`], the decoder
+/// the address book reads `<data_dir>/<zone>-peers.epee` with (default bounds). If that
+/// succeeds:
+///
+/// - the file has this build's format version ([`FILE_VERSION`]) and the zone's name;
+/// - it encodes (what [`umbra_address_book::AddressBook::save`] writes for it), and the
+///   decoder reads that back as an equal file: a saved book loads as it was saved. (Only
+///   an input close to the size limit may encode to more than the limit, since the
+///   encoding writes each number at its own width where the input may use a narrower
+///   one: then the error must be [`FileError::TooLarge`].)
+/// - the encoding is canonical (see the crate docs).
+pub fn address_book_peers_file(data: &[u8]) {
+    let config = AddressBookConfig::default();
+    let Ok(file) = decode_peers_file::<ClearNet>(data, &config) else {
+        return;
+    };
+    assert!(
+        file.version == FILE_VERSION && file.zone == <ClearNet as NetworkZone>::NAME,
+        "accepted a file of version {} and zone {:?}; input {}",
+        file.version,
+        file.zone,
+        hex(data)
+    );
+    let encoded = match to_bytes(&file) {
+        Ok(bytes) => bytes.freeze(),
+        Err(error) => panic!(
+            "a decoded peers file does not encode: {error}; input {}",
+            hex(data)
+        ),
+    };
+    let decode = |bytes: &Bytes| decode_peers_file::<ClearNet>(bytes, &config);
+    match decode_own(&encoded, decode, file_cause) {
+        Ok(again) => assert!(
+            again == file,
+            "a peers file changed in a round trip\nbefore {file:?}\nafter  {again:?}\ninput {}",
+            hex(data)
+        ),
+        Err(FileError::TooLarge { max, .. })
+            if u64::try_from(encoded.len()).is_ok_and(|len| len > max) => {}
+        Err(error) => panic!(
+            "a saved peers file does not load: {error}\nencoded {}\ninput {}",
             hex(&encoded),
             hex(data)
         ),

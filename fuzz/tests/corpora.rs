@@ -13,7 +13,13 @@
     clippy::indexing_slicing
 )]
 
-use std::{collections::BTreeSet, fs, sync::OnceLock};
+use std::{
+    collections::BTreeSet,
+    fs,
+    net::SocketAddr,
+    sync::OnceLock,
+    time::{Duration, SystemTime},
+};
 
 use bytes::BytesMut;
 use proptest::{
@@ -22,11 +28,13 @@ use proptest::{
     test_runner::{Config, TestRunner},
 };
 use tokio_util::codec::Decoder;
+use umbra_address_book::{AddressBook, AddressBookConfig, decode_peers_file};
 use umbra_fuzz::{
     Input, TARGETS, Target, WIRE_TARGETS,
-    corpus::{Seed, Seeds, workspace_root},
+    corpus::{PEERS_FILES, Seed, Seeds, workspace_root},
 };
 use umbra_levin::{BucketCodec, DEFAULT_MAX_PACKET_SIZE, MessageKind};
+use umbra_p2p_core::{ClearNet, PeerCandidate};
 use umbra_wire::{Message, MessageId};
 
 fn seeds() -> &'static Seeds {
@@ -66,6 +74,12 @@ fn the_seed_files_are_there() {
     assert!(seeds.frames.len() >= 13, "{} frames", seeds.frames.len());
     assert!(seeds.frames.iter().any(|s| s.name.contains("LEVIN1")));
     assert!(seeds.documents.iter().any(|s| s.name.contains("BINARY1")));
+    assert!(
+        seeds
+            .documents
+            .iter()
+            .any(|s| s.name == "address-book-clearnet-peers.epee")
+    );
     for target in TARGETS {
         assert!(!inputs(target).is_empty(), "{} has no seeds", target.name);
     }
@@ -98,6 +112,76 @@ fn every_captured_frame_decodes_as_its_wire_message() {
     assert!(covered.len() >= 8, "captured frames cover only {covered:?}");
 }
 
+/// The peers-file seed is what the address book's own save writes for a book with
+/// something in every list (white, gray, anchors, IPv4 and IPv6 bans). After a change of
+/// the file format, `UMBRA_UPDATE_SEEDS=1 cargo test -p umbra-fuzz --test corpora`
+/// rewrites it.
+#[test]
+fn the_peers_file_seed_is_what_the_address_book_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AddressBookConfig {
+        data_dir: Some(dir.path().to_owned()),
+        ..AddressBookConfig::default()
+    };
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let peer = |addr: &str, i: u32| PeerCandidate {
+        addr: addr.parse::<SocketAddr>().unwrap(),
+        id: 0x5eed_0000 + u64::from(i),
+        last_seen: 1_699_990_000 + i64::from(i),
+        pruning_seed: if i.is_multiple_of(2) {
+            0
+        } else {
+            0x180 + i % 8
+        },
+        rpc_port: if i.is_multiple_of(3) { 18089 } else { 0 },
+        rpc_credits_per_hash: if i.is_multiple_of(3) { 100 } else { 0 },
+    };
+    let mut book = AddressBook::<ClearNet>::new(config).with_rng_seed(7);
+    let gray = (0..6).map(|i| peer(&format!("11.0.0.{}:18080", 10 + i), i));
+    assert_eq!(book.add_gray(gray, now), 6);
+    assert_eq!(book.add_gray([peer("[2a01:4f8::7]:18080", 6)], now), 1);
+    for i in 0..3 {
+        assert!(book.handshake_succeeded(peer(&format!("12.0.0.{i}:18080"), 20 + i), now));
+    }
+    assert!(book.anchor_connected(peer("12.0.0.0:18080", 20), now));
+    book.ban(
+        &"13.0.0.1:18080".parse().unwrap(),
+        Duration::from_secs(3600),
+        now,
+    );
+    book.ban(
+        &"[2a01:4f8::66]:18080".parse().unwrap(),
+        Duration::from_secs(86_400),
+        now,
+    );
+    book.save(now).unwrap();
+    let saved = fs::read(dir.path().join("clearnet-peers.epee")).unwrap();
+
+    let seed = workspace_root()
+        .join(PEERS_FILES)
+        .join("clearnet-peers.epee");
+    if std::env::var_os("UMBRA_UPDATE_SEEDS").is_some() {
+        fs::create_dir_all(seed.parent().unwrap()).unwrap();
+        fs::write(&seed, &saved).unwrap();
+    }
+    assert!(
+        fs::read(&seed).unwrap() == saved,
+        "{} is not what the address book saves now; rewrite it with UMBRA_UPDATE_SEEDS=1",
+        seed.display()
+    );
+    // The seed gets past the decoder, so the target's round trip is exercised on it.
+    let file = decode_peers_file::<ClearNet>(&saved, &AddressBookConfig::default()).unwrap();
+    assert_eq!(
+        (
+            file.white.len(),
+            file.gray.len(),
+            file.anchors.len(),
+            file.bans.len()
+        ),
+        (3, 7, 1, 2)
+    );
+}
+
 #[test]
 fn there_is_one_wire_check_per_message_and_kind() {
     let mut expected = BTreeSet::new();
@@ -119,7 +203,7 @@ fn there_is_one_wire_check_per_message_and_kind() {
     assert_eq!(WIRE_TARGETS.len(), 17);
     let names: BTreeSet<&str> = TARGETS.iter().map(|t| t.name).collect();
     assert_eq!(names.len(), TARGETS.len(), "target names are unique");
-    assert_eq!(TARGETS.len(), 3 + WIRE_TARGETS.len());
+    assert_eq!(TARGETS.len(), 4 + WIRE_TARGETS.len());
 }
 
 /// Every check has a cargo-fuzz target (and a `[[bin]]` for it), and nothing else does.
@@ -263,7 +347,7 @@ fn mutate(seeds: &[Seed], mut input: Vec<u8>, mutations: &[Mutation]) -> Vec<u8>
 }
 
 /// Generated inputs per check: this many arbitrary byte strings and this many mutated
-/// seeds. 20 checks × 300 cases keeps the test within a few seconds in debug builds.
+/// seeds. 21 checks × 300 cases keeps the test within a few seconds in debug builds.
 const ARBITRARY_CASES: u32 = 150;
 const MUTATED_CASES: u32 = 150;
 

@@ -6,8 +6,7 @@ use std::fmt::Debug;
 use umbra_epee::EpeeObject;
 use umbra_wire::{
     BasicNodeData, BlockCompleteEntry, ChainResponse, CoreSyncData, GetObjectsResponse,
-    HandshakeRequest, HandshakeResponse, NetworkAddress, PeerListEntry, TransactionBlobs,
-    TxBlobEntry,
+    HandshakeRequest, HandshakeResponse, NetworkAddress, PeerListEntry, TxBlobRef,
 };
 
 use crate::reference;
@@ -72,11 +71,13 @@ fn peer(ours: &PeerListEntry) -> reference::PeerListEntry<'_> {
     }
 }
 
-fn tx_blob_entry(ours: &TxBlobEntry) -> reference::TxBlobEntry<'_> {
-    reference::TxBlobEntry {
-        blob: &ours.blob,
-        prunable_hash: &ours.prunable_hash,
-    }
+/// A pruned transaction in the reference's shape (`None` for a full blob, which a pruned
+/// list never holds).
+fn pruned_tx(ours: TxBlobRef<'_>) -> Option<reference::TxBlobEntry<'_>> {
+    Some(reference::TxBlobEntry {
+        blob: ours.blob(),
+        prunable_hash: ours.prunable_hash()?,
+    })
 }
 
 fn block_entry(ours: &BlockCompleteEntry) -> reference::BlockCompleteEntry<'_> {
@@ -84,13 +85,10 @@ fn block_entry(ours: &BlockCompleteEntry) -> reference::BlockCompleteEntry<'_> {
         pruned: ours.pruned,
         block: &ours.block,
         block_weight: ours.block_weight,
-        txs: match &ours.txs {
-            TransactionBlobs::Normal(txs) => {
-                reference::TransactionBlobs::Normal(txs.iter().map(|tx| &tx[..]).collect())
-            }
-            TransactionBlobs::Pruned(txs) => {
-                reference::TransactionBlobs::Pruned(txs.iter().map(tx_blob_entry).collect())
-            }
+        txs: if ours.txs.is_pruned() {
+            reference::TransactionBlobs::Pruned(ours.txs.iter().filter_map(pruned_tx).collect())
+        } else {
+            reference::TransactionBlobs::Normal(ours.txs.iter().map(|tx| tx.blob()).collect())
         },
     }
 }

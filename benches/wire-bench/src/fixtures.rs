@@ -180,7 +180,7 @@ pub fn get_objects_mainnet(count: usize) -> Result<GetObjectsResponse, Error> {
             pruned: false,
             block: block.clone(),
             block_weight: 0,
-            txs: TransactionBlobs::Normal(txs.clone()),
+            txs: TransactionBlobs::from_blobs(txs.clone()),
         })
         .collect();
     Ok(GetObjectsResponse {

@@ -7,6 +7,8 @@
 //! ```text
 //! cargo bench -p umbra-wire-bench                      # ~70 s of measurement on 2 cores
 //! cargo run -p umbra-wire-bench --bin bench-report     # markdown table from the results
+//! cargo run --profile bench -p umbra-wire-bench --example interleaved  # steadier on a busy machine
+//! benches/wire-bench/icount.sh                         # instructions per decode (valgrind)
 //! ```
 //!
 //! This crate is a workspace member but not a default member, so `cargo build` and
@@ -161,7 +163,7 @@ mod tests {
                 pruned: true,
                 block: Bytes::from_static(b"block"),
                 block_weight: 1234,
-                txs: TransactionBlobs::Pruned(vec![TxBlobEntry {
+                txs: TransactionBlobs::from_pruned(vec![TxBlobEntry {
                     blob: Bytes::from_static(b"tx"),
                     prunable_hash: [3; 32],
                 }]),

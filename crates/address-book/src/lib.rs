@@ -120,7 +120,7 @@ pub use bans::MAX_BAN;
 pub use book::{AddressBook, BookStats, PeerListKind, Verdict};
 pub use config::AddressBookConfig;
 pub use error::{AddressBookError, FileError};
-pub use persist::{BanRecord, FILE_VERSION, LoadReport, PeerFile};
+pub use persist::{BanRecord, FILE_VERSION, LoadReport, PeerFile, decode_peers_file};
 pub use service::{AddressBookHandle, AddressBookRequest, AddressBookResponse, AddressBookService};
 
 #[doc(no_inline)]

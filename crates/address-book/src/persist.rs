@@ -166,13 +166,31 @@ fn read_file<Z: NetworkZone>(
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(FileError::Read)?;
+    decode_peers_file::<Z>(&bytes, config).map(Some)
+}
+
+/// Decodes the bytes of zone `Z`'s peers file as loading does: at most
+/// [`max_file_bytes`] of them, an epee document within the limits that `config`'s bounds
+/// give (see the module docs), of format [`FILE_VERSION`] and of zone `Z`.
+///
+/// The bytes are untrusted (anything may be on the disk); this is the decoder the
+/// `address_book_peers_file` fuzz target drives.
+///
+/// # Errors
+/// [`FileError::TooLarge`], [`FileError::Decode`], [`FileError::Version`] or
+/// [`FileError::Zone`].
+pub fn decode_peers_file<Z: NetworkZone>(
+    bytes: &[u8],
+    config: &AddressBookConfig,
+) -> Result<PeerFile, FileError> {
+    let max = max_file_bytes(config);
     let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     if len > max {
         return Err(FileError::TooLarge { len, max });
     }
     let limits = limits(config);
     let header: FileHeader =
-        umbra_epee::from_slice_with_limits(&bytes, limits).map_err(FileError::Decode)?;
+        umbra_epee::from_slice_with_limits(bytes, limits).map_err(FileError::Decode)?;
     if header.version != FILE_VERSION {
         return Err(FileError::Version {
             found: header.version,
@@ -185,9 +203,7 @@ fn read_file<Z: NetworkZone>(
             expected: Z::NAME,
         });
     }
-    umbra_epee::from_slice_with_limits(&bytes, limits)
-        .map(Some)
-        .map_err(FileError::Decode)
+    umbra_epee::from_slice_with_limits(bytes, limits).map_err(FileError::Decode)
 }
 
 /// Entries of zone `Z`, and how many were of another zone.

@@ -9,7 +9,9 @@ use std::{fmt, marker::PhantomData};
 
 use bytes::{BufMut, Bytes};
 
-use crate::{EpeeValue, ErrorKind, Marker, Reader, Result, TypeCode, value::write_string};
+use crate::{
+    EpeeValue, ErrorKind, Marker, Reader, Result, TypeCode, reader::Mark, value::write_string,
+};
 
 /// Where a blob lives: [`Bytes`] (owned, sharing the input's memory) or `&[u8]` (borrowed
 /// from the input). Types with blobs in them are generic over it, so one type serves both
@@ -18,6 +20,30 @@ pub trait Blob: AsRef<[u8]> + Default {}
 
 impl Blob for Bytes {}
 impl Blob for &[u8] {}
+
+/// A [`Blob`] that can be cut out of a [`Reader`]'s input: [`Bytes`] (sharing the input's
+/// memory when the reader was made from [`Bytes`]) or `&'de [u8]` (borrowed).
+///
+/// Lets a type keep a whole validated stretch of the input, such as the elements of an
+/// array, as one blob and read it again later instead of building a value per element.
+pub trait InputBlob<'de>: Blob + EpeeValue<'de> {
+    /// The input `r` has read since `mark` (a mark of `r`).
+    fn read_since(r: &Reader<'de>, mark: Mark<'de>) -> Self;
+}
+
+impl<'de> InputBlob<'de> for Bytes {
+    #[inline]
+    fn read_since(r: &Reader<'de>, mark: Mark<'de>) -> Self {
+        r.bytes_since(mark)
+    }
+}
+
+impl<'de: 'a, 'a> InputBlob<'de> for &'a [u8] {
+    #[inline]
+    fn read_since(r: &Reader<'de>, mark: Mark<'de>) -> Self {
+        r.read_since(mark)
+    }
+}
 
 /// A list of `N`-byte items (block ids, tx hashes) stored as one contiguous blob.
 ///

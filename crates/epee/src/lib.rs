@@ -33,7 +33,7 @@
 //!   `Deserializer` indirection. Blobs are [`bytes::Bytes`] slices of the input
 //!   ([`from_bytes`]) or plain `&[u8]` borrows of it ([`from_slice`]), zero-copy either way,
 //!   and lists of hashes are one [`ByteArrayVec`] view, so blob-heavy messages decode at
-//!   memory speed. Measured: 1.8–3.3× the `monero-epee` crate on Monero's messages
+//!   memory speed. Measured: 2.5–3.9× the `monero-epee` crate on Monero's messages
 //!   (`docs/benchmarks.md` in the repository).
 //! - **Exact bytes.** The macro sorts fields by name at compile time, reproducing monerod's
 //!   field order without a runtime sort — something serde's field-order-as-declared model
@@ -90,7 +90,7 @@ mod reader;
 mod value;
 pub mod varint;
 
-pub use containers::{Blob, ByteArrayVec, ContainerAsBlob, PodLe};
+pub use containers::{Blob, ByteArrayVec, ContainerAsBlob, InputBlob, PodLe};
 pub use dynamic::{Array, Section, Value};
 pub use error::{Error, ErrorKind, Result};
 pub use limits::Limits;
@@ -99,7 +99,7 @@ pub use object::{
     EpeeObject, SIGNATURE, from_bytes, from_bytes_with_limits, from_slice, from_slice_with_limits,
     read_object_value, read_signature, to_bytes, to_writer, write_field, write_field_count,
 };
-pub use reader::Reader;
+pub use reader::{Mark, Reader};
 pub use value::EpeeValue;
 
 /// Derives [`EpeeObject`] and [`EpeeValue`] for a struct with named fields.

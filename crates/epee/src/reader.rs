@@ -8,6 +8,10 @@ use crate::{ErrorKind, Limits, Marker, Result, TypeCode, varint};
 /// vector grows only as elements are actually decoded (each of which consumes input).
 const MAX_PREALLOC_BYTES: usize = 1 << 20;
 
+/// A position in a [`Reader`]'s input ([`Reader::mark`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark<'a>(&'a [u8]);
+
 /// A cursor over epee input that enforces [`Limits`].
 ///
 /// Typed decoders ([`crate::EpeeValue::read`]) pull values from it. Strings are handed out
@@ -65,6 +69,36 @@ impl<'a> Reader<'a> {
     #[must_use]
     pub fn remaining(&self) -> usize {
         self.rest.len()
+    }
+
+    /// The current position, to get hold of what is read from here on as one blob
+    /// ([`Reader::read_since`], [`Reader::bytes_since`], [`crate::InputBlob`]).
+    #[must_use]
+    #[inline(always)]
+    pub fn mark(&self) -> Mark<'a> {
+        Mark(self.rest)
+    }
+
+    /// The input read since `mark` (a mark of this reader), borrowed.
+    #[must_use]
+    #[inline(always)]
+    pub fn read_since(&self, mark: Mark<'a>) -> &'a [u8] {
+        let read = mark.0.len().saturating_sub(self.rest.len());
+        mark.0.get(..read).unwrap_or_default()
+    }
+
+    /// The input read since `mark` (a mark of this reader) as [`Bytes`]: shared with the
+    /// input (no copy) when the reader was made from [`Bytes`], copied otherwise.
+    #[must_use]
+    #[inline]
+    pub fn bytes_since(&self, mark: Mark<'a>) -> Bytes {
+        let read = self.read_since(mark);
+        let shared = self.src.and_then(|src| {
+            let start = src.len().checked_sub(mark.0.len())?;
+            let end = start.checked_add(read.len())?;
+            (end <= src.len()).then(|| src.slice(start..end))
+        });
+        shared.unwrap_or_else(|| Bytes::copy_from_slice(read))
     }
 
     /// Reads `n` bytes as a borrowed slice.
@@ -153,8 +187,8 @@ impl<'a> Reader<'a> {
     /// [`ErrorKind::Truncated`] if the input ends inside it.
     #[inline(always)]
     pub fn read_varint(&mut self) -> Result<u64> {
-        let (value, used) = varint::read_varint(self.rest)?;
-        self.rest = self.rest.get(used..).unwrap_or_default();
+        let (value, rest) = varint::split_varint(self.rest)?;
+        self.rest = rest;
         Ok(value)
     }
 
@@ -438,5 +472,53 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_was_read_since_a_mark_is_borrowed_or_shared() {
+        let input = Bytes::from_static(b"\x08ab\x0ccde-rest");
+        let mut r = Reader::new(&input, Limits::default());
+        r.read_u8().unwrap();
+        let mark = r.mark();
+        assert_eq!(r.read_since(mark), b"");
+        r.take(2).unwrap();
+        r.read_string().unwrap();
+        assert_eq!(r.read_since(mark), b"ab\x0ccde");
+        let shared = r.bytes_since(mark);
+        assert_eq!(shared, &b"ab\x0ccde"[..]);
+        assert!(input.as_ptr_range().contains(&shared.as_ptr()), "copied");
+
+        // Over a plain slice the bytes are a copy, with the same content.
+        let mut r = Reader::from_slice(&input, Limits::default());
+        let mark = r.mark();
+        r.take(3).unwrap();
+        assert_eq!(r.bytes_since(mark), &b"\x08ab"[..]);
+        assert_eq!(r.read_since(mark), b"\x08ab");
+    }
+
+    #[test]
+    fn a_varint_moves_the_reader_past_exactly_its_width() {
+        for (input, value, width) in [
+            (&b"\x04xyz"[..], 1, 1),
+            (b"\xb1\x04xyz", 300, 2),
+            (b"\x02\x00\x01\x00xyz", 16_384, 4),
+        ] {
+            let mut r = Reader::from_slice(input, Limits::default());
+            assert_eq!(r.read_varint().unwrap(), value);
+            assert_eq!(r.remaining(), input.len() - width);
+        }
+        let mut r = Reader::from_slice(b"\x03\x00", Limits::default());
+        assert!(matches!(
+            r.read_varint().unwrap_err().kind(),
+            ErrorKind::Truncated {
+                needed: 8,
+                remaining: 2
+            }
+        ));
     }
 }

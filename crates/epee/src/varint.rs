@@ -52,9 +52,19 @@ pub fn write_varint<B: BufMut>(dst: &mut B, value: u64) -> Result<(), Error> {
 /// [`ErrorKind::Truncated`] if `src` ends inside the varint.
 #[inline(always)]
 pub fn read_varint(src: &[u8]) -> Result<(u64, usize), Error> {
+    let (value, rest) = split_varint(src)?;
+    Ok((value, src.len() - rest.len()))
+}
+
+/// Reads a varint from the start of `src`, returning the value and what follows it.
+///
+/// # Errors
+/// [`ErrorKind::Truncated`] if `src` ends inside the varint.
+#[inline(always)]
+pub fn split_varint(src: &[u8]) -> Result<(u64, &[u8]), Error> {
     // No `ok_or(Error::…)`: an eagerly built error is also dropped on the success path,
     // through a call to `Error`'s drop glue.
-    let Some(&first) = src.first() else {
+    let Some((&first, after_first)) = src.split_first() else {
         return Err(ErrorKind::Truncated {
             needed: 1,
             remaining: 0,
@@ -62,27 +72,28 @@ pub fn read_varint(src: &[u8]) -> Result<(u64, usize), Error> {
         .into());
     };
     // One fixed-size load per width: no variable-length copy (which compiles to a call to
-    // `memcpy`) and no error value built on the success path.
+    // `memcpy`), no error value built on the success path, and the rest of the input comes
+    // out of the same split, with no second bounds check.
     let truncated = |width: usize| ErrorKind::Truncated {
         needed: width,
         remaining: src.len(),
     };
-    let (raw, width) = match first & 3 {
-        0 => (u64::from(first), 1),
-        1 => match src.first_chunk::<2>() {
-            Some(b) => (u64::from(u16::from_le_bytes(*b)), 2),
+    let (raw, rest) = match first & 3 {
+        0 => (u64::from(first), after_first),
+        1 => match src.split_first_chunk::<2>() {
+            Some((b, rest)) => (u64::from(u16::from_le_bytes(*b)), rest),
             None => return Err(truncated(2).into()),
         },
-        2 => match src.first_chunk::<4>() {
-            Some(b) => (u64::from(u32::from_le_bytes(*b)), 4),
+        2 => match src.split_first_chunk::<4>() {
+            Some((b, rest)) => (u64::from(u32::from_le_bytes(*b)), rest),
             None => return Err(truncated(4).into()),
         },
-        _ => match src.first_chunk::<8>() {
-            Some(b) => (u64::from_le_bytes(*b), 8),
+        _ => match src.split_first_chunk::<8>() {
+            Some((b, rest)) => (u64::from_le_bytes(*b), rest),
             None => return Err(truncated(8).into()),
         },
     };
-    Ok((raw >> 2, width))
+    Ok((raw >> 2, rest))
 }
 
 #[cfg(test)]

@@ -52,8 +52,8 @@ pub use admin::{
     PingResponse, SupportFlagsResponse, TimedSyncRequest, TimedSyncResponse,
 };
 pub use common::{
-    BasicNodeData, BlockCompleteEntry, CoreSyncData, PeerListEntry, TransactionBlobs, TxBlobEntry,
-    network_id, support_flags,
+    BasicNodeData, BlockCompleteEntry, CoreSyncData, PeerListEntry, TransactionBlobs,
+    TransactionBlobsIter, TxBlobEntry, TxBlobRef, network_id, support_flags,
 };
 pub use message::{Message, MessageId, MoneroCodec, WireError};
 pub use protocol::{

@@ -130,14 +130,14 @@ fn block_entry() -> impl Strategy<Value = BlockCompleteEntry> {
         pruned: false,
         block,
         block_weight: 0,
-        txs: TransactionBlobs::Normal(txs),
+        txs: TransactionBlobs::from_blobs(txs),
     });
     let pruned = (blob(), any::<u64>(), vec((blob(), any::<[u8; 32]>()), 0..4)).prop_map(
         |(block, block_weight, txs)| BlockCompleteEntry {
             pruned: true,
             block,
             block_weight,
-            txs: TransactionBlobs::Pruned(
+            txs: TransactionBlobs::from_pruned(
                 txs.into_iter()
                     .map(|(blob, prunable_hash)| TxBlobEntry {
                         blob,
