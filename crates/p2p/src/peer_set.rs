@@ -257,9 +257,17 @@ impl<Z: NetworkZone> PeerSet<Z> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Locks the map and drops closed peers from it.
+    /// Locks the map and drops closed peers from it: O(peers), for the operations that go
+    /// over every peer anyway (routing, broadcast, counts). The per-peer operations
+    /// (insert, get, remove) use [`Self::lock_raw`] and stay O(1), so adding the 10,000th
+    /// peer costs what adding the first did.
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Entry<Z>>> {
         let mut peers = self.lock_raw();
+        Self::sweep(&mut peers);
+        peers
+    }
+
+    fn sweep(peers: &mut HashMap<u64, Entry<Z>>) {
         peers.retain(|id, entry| {
             let closed = entry.client.info().is_closed();
             if closed {
@@ -267,7 +275,6 @@ impl<Z: NetworkZone> PeerSet<Z> {
             }
             !closed
         });
-        peers
     }
 
     /// Adds a connected peer.
@@ -281,11 +288,15 @@ impl<Z: NetworkZone> PeerSet<Z> {
         if client.info().is_closed() {
             return Err(InsertError::Closed { id });
         }
-        let mut peers = self.lock();
+        let mut peers = self.lock_raw();
         if peers.contains_key(&id) {
             return Err(InsertError::Duplicate { id });
         }
         let max = self.shared.config.max_peers;
+        if peers.len() >= max {
+            // Full, perhaps of closed peers not removed yet: sweep before refusing.
+            Self::sweep(&mut peers);
+        }
         if peers.len() >= max {
             tracing::debug!(zone = Z::NAME, id, max, "peer set full, peer refused");
             return Err(InsertError::Full { max, id });
@@ -303,7 +314,7 @@ impl<Z: NetworkZone> PeerSet<Z> {
 
     /// Removes a peer (without closing its connection) and returns its client.
     pub fn remove(&self, id: u64) -> Option<Client<Z>> {
-        let removed = self.lock().remove(&id).map(|entry| entry.client);
+        let removed = self.lock_raw().remove(&id).map(|entry| entry.client);
         if removed.is_some() {
             tracing::debug!(zone = Z::NAME, id, "peer removed");
         }
@@ -313,13 +324,18 @@ impl<Z: NetworkZone> PeerSet<Z> {
     /// The client of one peer, if it is in the set and open.
     #[must_use]
     pub fn get(&self, id: u64) -> Option<Client<Z>> {
-        self.lock().get(&id).map(|entry| entry.client.clone())
+        self.lock_raw()
+            .get(&id)
+            .filter(|entry| !entry.client.info().is_closed())
+            .map(|entry| entry.client.clone())
     }
 
     /// Whether the set holds this (open) peer.
     #[must_use]
     pub fn contains(&self, id: u64) -> bool {
-        self.lock().contains_key(&id)
+        self.lock_raw()
+            .get(&id)
+            .is_some_and(|entry| !entry.client.info().is_closed())
     }
 
     /// How many open peers the set holds.

@@ -88,6 +88,8 @@ impl<Z: NetworkZone> Joined<Z> {
         if let Err(error) = self.task.await {
             tracing::warn!(zone = Z::NAME, addr = %info.addr, %error, "connection task failed");
         }
+        // Out of the set at once, so the set never has to sweep for it.
+        shared.peers.remove(info.id);
         shared.emit(NetworkEvent::Disconnected {
             id: info.id,
             addr: info.addr.clone(),
