@@ -522,13 +522,17 @@ fn too_many_entries_for_the_decoding_limits_is_corrupt_not_a_memory_blowup() {
     assert!(matches!(error, FileError::Decode(_)), "{error:?}");
 }
 
-/// A `MakeWriter` that keeps what is logged.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+thread_local! {
+    /// What this thread logged since the last [`take_logs`].
+    static LOGS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
-impl std::io::Write for Captured {
+/// A writer into this thread's [`LOGS`].
+struct ThreadLogs;
+
+impl std::io::Write for ThreadLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        LOGS.with(|logs| logs.borrow_mut().extend_from_slice(buf));
         Ok(buf.len())
     }
 
@@ -537,12 +541,25 @@ impl std::io::Write for Captured {
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Self;
+/// Installs, once per test binary, a global subscriber writing each thread's log lines to
+/// that thread's buffer. Global rather than scoped: tracing caches each callsite's interest,
+/// and a test thread that hits the callsite with no subscriber while another test holds a
+/// scoped one can leave it cached as "never", losing the line (it did, now and then).
+fn capture_logs() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadLogs)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+    LOGS.with(|logs| logs.borrow_mut().clear());
+}
 
-    fn make_writer(&'a self) -> Self {
-        self.clone()
-    }
+fn take_logs() -> String {
+    LOGS.with(|logs| String::from_utf8_lossy(&std::mem::take(&mut *logs.borrow_mut())).into_owned())
 }
 
 #[test]
@@ -554,15 +571,9 @@ fn a_corrupt_file_gives_one_clear_warning() {
     let full = fs::read(&path).unwrap();
     fs::write(&path, &full[..full.len() / 2]).unwrap();
 
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || load(&config));
-
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    capture_logs();
+    load(&config);
+    let text = take_logs();
     let warning = text
         .lines()
         .find(|line| line.contains("WARN"))
