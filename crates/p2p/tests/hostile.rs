@@ -187,8 +187,24 @@ async fn start<H: ProtocolHandler + Sync>(
     }
 }
 
+/// The victim: a node whose white list is full (250 peers), so that each of its timed-sync
+/// answers is large (about 12 KB) and a peer that asks without reading fills the pipe
+/// with a few requests, well within the request budget.
 async fn start_victim(net: &MemoryTransport, config: NetworkConfig<SocketAddr>) -> Node {
-    start(net, VICTIM.ip(), config, ChainServer, VICTIM_ID).await
+    let node = start(net, VICTIM.ip(), config, ChainServer, VICTIM_ID).await;
+    let book = node.network.address_book();
+    for n in 0..250u32 {
+        let [_, _, a, b] = n.to_be_bytes();
+        book.handshake_succeeded(umbra_p2p_core::PeerCandidate {
+            addr: SocketAddr::from(([1, 2, a, b], 18080)),
+            id: u64::from(n) + 1,
+            last_seen: 0,
+            pruning_seed: 0,
+            rpc_port: 0,
+            rpc_credits_per_hash: 0,
+        });
+    }
+    node
 }
 
 impl Node {
@@ -781,6 +797,16 @@ fn flood_batch() -> Bytes {
     ])
 }
 
+/// Timed syncs, whose answers (the victim's full peer list) are large: a peer that sends
+/// them without reading stalls the victim's writes after a few dozen.
+fn stall_batch() -> Bytes {
+    let sync: Message = TimedSyncRequest {
+        payload_data: chain(),
+    }
+    .into();
+    encode(&[sync.clone(), sync.clone(), sync.clone(), sync])
+}
+
 /// Writes `batch` again and again without reading, until a write makes no progress for
 /// [`STALL`] (the node stopped reading) or fails; returns the bytes written and whether it
 /// stalled (rather than failed).
@@ -803,7 +829,6 @@ async fn flood_until_stalled(writer: &mut Writer, batch: &Bytes) -> (usize, bool
 async fn a_request_flood_that_reads_no_answers_is_bounded_and_others_are_still_served() {
     let net = MemoryTransport::new();
     let node = start_victim(&net, victim_config()).await;
-    let batch = flood_batch();
 
     // Three flooders, one after another (each handshakes, then never reads).
     let mut flooders = Vec::new();
@@ -812,15 +837,15 @@ async fn a_request_flood_that_reads_no_answers_is_bounded_and_others_are_still_s
         let (reader, writer) = (peer.reader.into_inner(), peer.writer.into_inner());
         let mut writer = writer;
         let (written, stalled) =
-            tokio::time::timeout(WAIT, flood_until_stalled(&mut writer, &batch))
+            tokio::time::timeout(WAIT, flood_until_stalled(&mut writer, &stall_batch()))
                 .await
                 .expect("the flood stalls or fails in time");
         assert!(stalled, "the node kept the connection and stopped reading");
         // What the node holds for the flooder is bounded by the pipes and one read
         // buffer, not by how long the flooder keeps going.
         eprintln!(
-            "flooder {n}: {written} bytes ({} requests) accepted before the node stopped reading",
-            written / batch.len() * 4
+            "flooder {n}: {written} bytes ({} timed syncs) accepted before the node stopped reading",
+            written / stall_batch().len() * 4
         );
         assert!(
             written <= 16 * MemoryTransport::PIPE_CAPACITY,
@@ -845,15 +870,33 @@ async fn a_request_flood_that_reads_no_answers_is_bounded_and_others_are_still_s
     );
     // Flooding on gets nowhere: the node still takes (almost) nothing more.
     for (_, writer) in &mut flooders {
-        let (more, stalled) = tokio::time::timeout(WAIT, flood_until_stalled(writer, &batch))
-            .await
-            .expect("stalls in time");
+        let (more, stalled) =
+            tokio::time::timeout(WAIT, flood_until_stalled(writer, &stall_batch()))
+                .await
+                .expect("stalls in time");
         assert!(
             stalled && more <= MemoryTransport::PIPE_CAPACITY,
             "{more} bytes more"
         );
     }
     drop(flooders);
+
+    // A flooder that asks faster than the request budget allows is cut off and scored.
+    let mut node = node;
+    let fast = ip(20);
+    let peer = Scripted::connect(&net, fast).await;
+    let (mut reader, mut writer) = (peer.reader.into_inner(), peer.writer.into_inner());
+    // It reads every answer, so it is its rate, not a stall, that ends it.
+    let pings = encode(&vec![Message::Request(AdminRequest::Ping); 64]);
+    let flood = async { while writer.write_all(&pings).await.is_ok() {} };
+    let drain = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        while matches!(reader.read(&mut buf).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(WAIT, async { tokio::join!(flood, drain) }).await;
+    let reason = node.disconnected(fast).await;
+    assert!(reason.contains("request flood"), "{reason}");
+    node.assert_score(fast, 50.0).await;
     node.network.shutdown().await.unwrap();
 }
 
@@ -866,9 +909,8 @@ async fn a_flooder_that_never_reads_is_dropped_after_the_send_timeout() {
     let attacker = ip(10);
     let peer = Scripted::connect(&net, attacker).await;
     let (mut reader, mut writer) = (peer.reader.into_inner(), peer.writer.into_inner());
-    let batch = flood_batch();
     let started = Instant::now();
-    let (_, stalled) = flood_until_stalled(&mut writer, &batch).await;
+    let (_, stalled) = flood_until_stalled(&mut writer, &stall_batch()).await;
     assert!(stalled);
     let reason = node
         .wait_for_within(Duration::from_secs(120), "the disconnection", |e| match e {
@@ -1028,6 +1070,8 @@ async fn round_trips(node: &Node, id: u64, n: usize) -> Vec<Duration> {
             .expect("answered in time")
             .expect("answered");
         times.push(started.elapsed());
+        // Spread the samples over about a second, so the attack runs the whole time.
+        tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(
             response,
             PeerSetResponse::Peer {
@@ -1048,8 +1092,9 @@ fn p90(sorted: &[Duration]) -> Duration {
     sorted[sorted.len() * 9 / 10]
 }
 
-/// A flooder that handshakes, then sends requests as fast as it can while reading (and
-/// discarding) the answers, until `stop`.
+/// A flooder that handshakes, then sends requests as fast as the request budget lets it stay
+/// connected (4 every 150 ms, about 27 a second, just under `REQUESTS_PER_SECOND`) while
+/// reading (and discarding) the answers, until `stop`. Faster, it would be cut off.
 async fn reading_flooder(
     net: MemoryTransport,
     from: IpAddr,
@@ -1070,6 +1115,7 @@ async fn reading_flooder(
     let flood = async {
         while writer.write_all(&batch).await.is_ok() {
             sent.fetch_add(4, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(150)).await;
         }
     };
     tokio::select! {
@@ -1107,7 +1153,8 @@ async fn a_good_peers_latency_stays_normal_with_100_hostile_connections_open() {
     let baseline = round_trips(&good, id, SAMPLES).await;
 
     // 100 hostile connections from 100 hosts: 40 silent and 10 trickling in their
-    // handshake, 25 flooding without reading, 25 flooding while reading.
+    // handshake, 25 flooding without reading, 25 sending at the request-rate limit while
+    // reading.
     let stop = CancellationToken::new();
     let mut held = Vec::new();
     let mut tasks = Vec::new();
@@ -1141,7 +1188,7 @@ async fn a_good_peers_latency_stays_normal_with_100_hostile_connections_open() {
                 tasks.push(tokio::spawn(async move {
                     let peer = Scripted::connect(&net, from).await;
                     let (reader, mut writer) = (peer.reader.into_inner(), peer.writer.into_inner());
-                    let (_, is_stalled) = flood_until_stalled(&mut writer, &flood_batch()).await;
+                    let (_, is_stalled) = flood_until_stalled(&mut writer, &stall_batch()).await;
                     assert!(is_stalled);
                     stalled.fetch_add(1, Ordering::Relaxed);
                     stop.cancelled().await;
@@ -1213,7 +1260,7 @@ async fn a_peer_that_stops_reading_is_still_closed_at_once_by_a_ban_and_by_shutd
     let attacker = ip(10);
     let peer = Scripted::connect(&net, attacker).await;
     let (mut reader, mut writer) = (peer.reader.into_inner(), peer.writer.into_inner());
-    let (_, stalled) = flood_until_stalled(&mut writer, &flood_batch()).await;
+    let (_, stalled) = flood_until_stalled(&mut writer, &stall_batch()).await;
     assert!(stalled);
     // The host is banned through another of its connections: it sends garbage.
     let (_other_reader, mut other_writer) = dial(&net, attacker).await;
@@ -1230,7 +1277,7 @@ async fn a_peer_that_stops_reading_is_still_closed_at_once_by_a_ban_and_by_shutd
     // And a stalled connection does not hold up shutdown.
     let peer = Scripted::connect(&net, ip(11)).await;
     let (_reader, mut writer) = (peer.reader.into_inner(), peer.writer.into_inner());
-    let (_, stalled) = flood_until_stalled(&mut writer, &flood_batch()).await;
+    let (_, stalled) = flood_until_stalled(&mut writer, &stall_batch()).await;
     assert!(stalled);
     let started = Instant::now();
     node.network.shutdown().await.unwrap();

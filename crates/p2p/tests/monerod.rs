@@ -277,6 +277,40 @@ async fn among_monerods() {
         .map(|c| c.info().stats.timed_syncs_completed.load(Ordering::Relaxed))
         .sum::<u64>();
     assert!(ours_completed > 0, "our timed syncs were answered");
+    // Every outbound peer's height, as our timed syncs report it, is what its get_info
+    // says (x and y sync a's new blocks from it, so heights move: poll both sides).
+    let rpcs: Vec<(SocketAddr, umbra_test_kit::RpcClient)> = near
+        .iter()
+        .chain(far.iter())
+        .map(|m| (m.p2p_addr(), m.rpc().clone()))
+        .collect();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rpcs = rpcs.clone();
+        let heights: std::collections::HashMap<SocketAddr, u64> =
+            tokio::task::spawn_blocking(move || {
+                rpcs.iter()
+                    .map(|(addr, rpc)| (*addr, rpc.get_info().unwrap().height))
+                    .collect()
+            })
+            .await
+            .unwrap();
+        let peers: Vec<_> = network
+            .peer_set()
+            .peers()
+            .into_iter()
+            .filter(|p| p.direction == Direction::Outbound)
+            .map(|p| (p.addr, p.height, heights.get(&p.addr).copied()))
+            .collect();
+        if peers.len() == 3 && peers.iter().all(|(_, ours, theirs)| Some(*ours) == *theirs) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "heights (addr, ours, get_info): {peers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // 4. b dies: it is replaced by a peer learnt from a's list.
     let b_addr = b.p2p_addr();

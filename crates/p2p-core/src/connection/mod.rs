@@ -28,7 +28,9 @@ use umbra_wire::{
 };
 
 pub use counting::{ByteCounters, Counted, counted};
-pub use state::{ConnectionConfig, ConnectionState, Event, Violation};
+pub use state::{
+    ConnectionConfig, ConnectionState, Event, REQUEST_BURST, REQUESTS_PER_SECOND, Violation,
+};
 pub use task::spawn;
 
 use crate::{Direction, FilteredPeerList, NetworkZone};

@@ -17,6 +17,9 @@
 //!   our core sync data; the answer updates the peer's chain state and brings a peer list.
 //! - **Violations close the connection**: a second handshake, a response nobody asked for,
 //!   an admin response to a request we did not make.
+//! - **Requests are rate-limited**: the peer's requests (timed syncs, pings, support flags,
+//!   protocol requests and relays) spend a token bucket of [`REQUEST_BURST`] refilled at
+//!   [`REQUESTS_PER_SECOND`]; a peer that runs it dry is a [`Violation::RequestFlood`].
 
 use std::time::{Duration, Instant};
 
@@ -70,6 +73,51 @@ pub enum Violation {
     /// The peer sent nothing at all for too long.
     #[error("the peer sent nothing for {0:?}")]
     Idle(Duration),
+    /// The peer sent requests faster than [`REQUESTS_PER_SECOND`] for longer than a burst
+    /// of [`REQUEST_BURST`] allows.
+    #[error(
+        "request flood: more than {REQUEST_BURST} requests at once, or more than \
+         {REQUESTS_PER_SECOND} a second for long"
+    )]
+    RequestFlood,
+}
+
+/// Requests (timed syncs, pings, support flags, protocol requests and relays) a peer may
+/// send at once before the rate limit applies. monerod sends a timed sync a minute and a
+/// syncing node a few requests a second, so honest peers stay far below.
+pub const REQUEST_BURST: u32 = 256;
+/// Requests a peer may send per second, sustained.
+pub const REQUESTS_PER_SECOND: u32 = 32;
+
+/// A token bucket over the peer's requests: [`REQUEST_BURST`] tokens, refilled at
+/// [`REQUESTS_PER_SECOND`].
+#[derive(Debug, Clone, Copy)]
+struct RequestBudget {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl RequestBudget {
+    fn new(now: Instant) -> Self {
+        Self {
+            tokens: f64::from(REQUEST_BURST),
+            updated: now,
+        }
+    }
+
+    /// Spends one token; `false` when none is left.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens =
+            (self.tokens + elapsed * f64::from(REQUESTS_PER_SECOND)).min(f64::from(REQUEST_BURST));
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl Violation {
@@ -80,6 +128,7 @@ impl Violation {
             Self::SecondHandshake => 50,
             Self::Unsolicited(_) => 20,
             Self::RequestTimeout { .. } | Self::Idle(_) => 5,
+            Self::RequestFlood => 50,
         }
     }
 }
@@ -132,6 +181,8 @@ pub struct ConnectionState {
     last_heard: Instant,
     /// The round-trip time of the last answered request.
     last_rtt: Option<Duration>,
+    /// What the peer may still ask of us.
+    budget: RequestBudget,
 }
 
 impl ConnectionState {
@@ -148,6 +199,7 @@ impl ConnectionState {
             next_timed_sync: now + config.timed_sync_interval,
             last_heard: now,
             last_rtt: None,
+            budget: RequestBudget::new(now),
         }
     }
 
@@ -206,6 +258,9 @@ impl ConnectionState {
     /// A message from the peer.
     pub fn handle_message(&mut self, message: Message, now: Instant) -> Vec<Event> {
         self.last_heard = now;
+        if matches!(message, Message::Request(_)) && !self.budget.take(now) {
+            return vec![Event::Close(Violation::RequestFlood)];
+        }
         match message {
             Message::Request(AdminRequest::Handshake(_)) => {
                 vec![Event::Close(Violation::SecondHandshake)]
@@ -263,6 +318,9 @@ impl ConnectionState {
             Incoming::Response(response) => {
                 self.answered(now);
                 vec![Event::Response(PeerResponse::Protocol(response))]
+            }
+            Incoming::Request(_) if !self.budget.take(now) => {
+                vec![Event::Close(Violation::RequestFlood)]
             }
             Incoming::Request(request) => vec![Event::PeerRequest(request)],
             Incoming::Unsolicited(message) => {
@@ -334,6 +392,38 @@ impl ConnectionState {
         let expected = request.expected_response()?;
         let message = ProtocolMessage::from(response);
         (message.id() == expected).then_some(Message::Protocol(message))
+    }
+}
+
+#[cfg(test)]
+mod flood_tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_and_a_sustained_flood_closes() {
+        let start = Instant::now();
+        let mut state = ConnectionState::new(ConnectionConfig::default(), 1, 1, start);
+        let ping = || Message::Request(AdminRequest::Ping);
+        for _ in 0..REQUEST_BURST {
+            let events = state.handle_message(ping(), start);
+            assert!(!events.iter().any(|e| matches!(e, Event::Close(_))));
+        }
+        // The burst is spent: one more at the same instant is a flood.
+        assert_eq!(
+            state.handle_message(ping(), start),
+            vec![Event::Close(Violation::RequestFlood)]
+        );
+        // At the sustained rate, a peer is never cut off.
+        let mut state = ConnectionState::new(ConnectionConfig::default(), 1, 1, start);
+        let step = Duration::from_secs(1) / REQUESTS_PER_SECOND;
+        for i in 1..=10_000u32 {
+            let events = state.handle_message(ping(), start + step * i);
+            assert!(
+                !events.iter().any(|e| matches!(e, Event::Close(_))),
+                "request {i}"
+            );
+        }
+        assert_eq!(Violation::RequestFlood.ban_score(), 50);
     }
 }
 
