@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use umbra_test_kit::{GENESIS_HASH_HEX, Monerod, MonerodError, RpcError};
+use umbra_test_kit::{Monerod, MonerodError, RpcError};
 use umbra_wire::CoreSyncData;
 
 /// The per-IP connection cap of both targets. The test kit always starts monerod with
@@ -119,18 +119,7 @@ pub enum TargetError {
 /// monerod's `get_info` reports on a fresh `--regtest` chain.
 #[must_use]
 pub fn regtest_genesis_chain() -> CoreSyncData {
-    let mut top_id = [0; 32];
-    // The constant is 64 hex digits; a failure would leave zeros, which the probe
-    // handshake would then report.
-    let _ = hex::decode_to_slice(GENESIS_HASH_HEX, &mut top_id);
-    CoreSyncData {
-        current_height: 1,
-        cumulative_difficulty: 1,
-        cumulative_difficulty_top64: 0,
-        top_id,
-        top_version: 1,
-        pruning_seed: 0,
-    }
+    CoreSyncData::genesis(umbra_wire::genesis::MAINNET)
 }
 
 /// A regtest monerod for the load, on a free loopback port, stopped on drop.
@@ -467,7 +456,7 @@ mod tests {
     #[test]
     fn genesis_chain_is_the_mainnet_genesis_at_height_one() {
         let chain = regtest_genesis_chain();
-        assert_eq!(hex::encode(chain.top_id), GENESIS_HASH_HEX);
+        assert_eq!(hex::encode(chain.top_id), umbra_test_kit::GENESIS_HASH_HEX);
         assert_eq!((chain.current_height, chain.top_version), (1, 1));
     }
 

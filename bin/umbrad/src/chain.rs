@@ -6,24 +6,9 @@
 //! height and drops a peer that lies, so the claim must be exact; it also lets a regtest
 //! monerod at genesis consider itself synchronised with us.
 
-use umbra_wire::{CoreSyncData, network_id};
+use umbra_wire::{CoreSyncData, genesis, network_id};
 
 use crate::config::Network;
-
-/// Genesis block hashes (`get_block_header_by_height 0` of each network's monerod).
-/// regtest uses mainnet's genesis block.
-const GENESIS_MAINNET: [u8; 32] = [
-    0x41, 0x80, 0x15, 0xbb, 0x9a, 0xe9, 0x82, 0xa1, 0x97, 0x5d, 0xa7, 0xd7, 0x92, 0x77, 0xc2, 0x70,
-    0x57, 0x27, 0xa5, 0x68, 0x94, 0xba, 0x0f, 0xb2, 0x46, 0xad, 0xaa, 0xbb, 0x1f, 0x46, 0x32, 0xe3,
-];
-const GENESIS_TESTNET: [u8; 32] = [
-    0x48, 0xca, 0x7c, 0xd3, 0xc8, 0xde, 0x5b, 0x6a, 0x4d, 0x53, 0xd2, 0x86, 0x1f, 0xbd, 0xae, 0xdc,
-    0xa1, 0x41, 0x55, 0x35, 0x59, 0xf9, 0xbe, 0x95, 0x20, 0x06, 0x80, 0x53, 0xcd, 0xa8, 0x43, 0x0b,
-];
-const GENESIS_STAGENET: [u8; 32] = [
-    0x76, 0xee, 0x3c, 0xc9, 0x86, 0x46, 0x29, 0x22, 0x06, 0xcd, 0x3e, 0x86, 0xf7, 0x4d, 0x88, 0xb4,
-    0xdc, 0xc1, 0xd9, 0x37, 0x08, 0x86, 0x45, 0xe9, 0xb0, 0xcb, 0xca, 0x84, 0xb7, 0xce, 0x74, 0xeb,
-];
 
 impl Network {
     /// The network id peers must share (regtest uses mainnet's).
@@ -38,9 +23,9 @@ impl Network {
     /// The hash of the network's genesis block.
     pub const fn genesis_hash(self) -> [u8; 32] {
         match self {
-            Self::Mainnet | Self::Regtest => GENESIS_MAINNET,
-            Self::Testnet => GENESIS_TESTNET,
-            Self::Stagenet => GENESIS_STAGENET,
+            Self::Mainnet | Self::Regtest => genesis::MAINNET,
+            Self::Testnet => genesis::TESTNET,
+            Self::Stagenet => genesis::STAGENET,
         }
     }
 }
@@ -89,14 +74,7 @@ impl Network {
 
 /// Our chain as peers are told it: just the genesis block.
 pub const fn genesis_claim(network: Network) -> CoreSyncData {
-    CoreSyncData {
-        current_height: 1,
-        cumulative_difficulty: 1,
-        cumulative_difficulty_top64: 0,
-        top_id: network.genesis_hash(),
-        top_version: 1,
-        pruning_seed: 0,
-    }
+    CoreSyncData::genesis(network.genesis_hash())
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use tokio::sync::{broadcast, watch};
 use umbra_address_book::{AddressBook, AddressBookConfig, AddressBookHandle};
 use umbra_p2p::{DialSource, Network, NetworkConfig, NetworkEvent, NetworkSetup};
 use umbra_p2p_core::{ClearNet, Direction, connection::NothingToServe};
-use umbra_test_kit::{GENESIS_HASH_HEX, Monerod, MonerodBuilder};
+use umbra_test_kit::{Monerod, MonerodBuilder};
 use umbra_transport::Tcp;
 use umbra_wire::{CoreSyncData, network_id};
 
@@ -40,18 +40,7 @@ const MONEROD_TIMED_SYNC: Duration = Duration::from_secs(60);
 
 /// A fresh regtest chain as monerod has it: only the genesis block, hard fork 1.
 fn genesis() -> CoreSyncData {
-    let mut top_id = [0u8; 32];
-    for (i, byte) in top_id.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&GENESIS_HASH_HEX[2 * i..2 * i + 2], 16).unwrap();
-    }
-    CoreSyncData {
-        current_height: 1,
-        cumulative_difficulty: 1,
-        cumulative_difficulty_top64: 0,
-        top_id,
-        top_version: 1,
-        pruning_seed: 0,
-    }
+    CoreSyncData::genesis(umbra_wire::genesis::MAINNET)
 }
 
 /// The namespace's addresses: ours, then one per monerod.

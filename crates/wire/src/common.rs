@@ -30,6 +30,29 @@ pub mod network_id {
     ];
 }
 
+/// The hashes of the networks' genesis blocks (what `get_block_header_by_height 0` gives
+/// on each network's monerod).
+pub mod genesis {
+    /// Mainnet, and also regtest (regtest starts from mainnet's genesis block).
+    pub const MAINNET: [u8; 32] = [
+        0x41, 0x80, 0x15, 0xbb, 0x9a, 0xe9, 0x82, 0xa1, 0x97, 0x5d, 0xa7, 0xd7, 0x92, 0x77, 0xc2,
+        0x70, 0x57, 0x27, 0xa5, 0x68, 0x94, 0xba, 0x0f, 0xb2, 0x46, 0xad, 0xaa, 0xbb, 0x1f, 0x46,
+        0x32, 0xe3,
+    ];
+    /// Testnet.
+    pub const TESTNET: [u8; 32] = [
+        0x48, 0xca, 0x7c, 0xd3, 0xc8, 0xde, 0x5b, 0x6a, 0x4d, 0x53, 0xd2, 0x86, 0x1f, 0xbd, 0xae,
+        0xdc, 0xa1, 0x41, 0x55, 0x35, 0x59, 0xf9, 0xbe, 0x95, 0x20, 0x06, 0x80, 0x53, 0xcd, 0xa8,
+        0x43, 0x0b,
+    ];
+    /// Stagenet.
+    pub const STAGENET: [u8; 32] = [
+        0x76, 0xee, 0x3c, 0xc9, 0x86, 0x46, 0x29, 0x22, 0x06, 0xcd, 0x3e, 0x86, 0xf7, 0x4d, 0x88,
+        0xb4, 0xdc, 0xc1, 0xd9, 0x37, 0x08, 0x86, 0x45, 0xe9, 0xb0, 0xcb, 0xca, 0x84, 0xb7, 0xce,
+        0x74, 0xeb,
+    ];
+}
+
 /// P2P support flags (`P2P_SUPPORT_FLAG_*`).
 pub mod support_flags {
     /// The peer understands fluffy (compact) blocks.
@@ -80,6 +103,22 @@ pub struct CoreSyncData {
 }
 
 impl CoreSyncData {
+    /// A chain of just the genesis block `genesis` (one of [`genesis`](mod@genesis)):
+    /// height 1, cumulative difficulty 1, hard-fork version 1. What a node without blocks
+    /// claims; monerod drops a peer whose `top_version` is not the version it expects at
+    /// the claimed height, so the claim must be exactly this.
+    #[must_use]
+    pub const fn genesis(genesis: [u8; 32]) -> Self {
+        Self {
+            current_height: 1,
+            cumulative_difficulty: 1,
+            cumulative_difficulty_top64: 0,
+            top_id: genesis,
+            top_version: 1,
+            pruning_seed: 0,
+        }
+    }
+
     /// The full 128-bit cumulative difficulty.
     #[must_use]
     pub const fn cumulative_difficulty(&self) -> u128 {

@@ -53,7 +53,7 @@ pub use admin::{
 };
 pub use common::{
     BasicNodeData, BlockCompleteEntry, CoreSyncData, PeerListEntry, TransactionBlobs,
-    TransactionBlobsIter, TxBlobEntry, TxBlobRef, network_id, support_flags,
+    TransactionBlobsIter, TxBlobEntry, TxBlobRef, genesis, network_id, support_flags,
 };
 pub use message::{Message, MessageId, MoneroCodec, WireError};
 pub use protocol::{

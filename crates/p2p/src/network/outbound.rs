@@ -49,6 +49,10 @@ const WHITE_PERCENT: usize = 70;
 /// this is a guard, not a working limit).
 const MAX_BACKOFF_ENTRIES: usize = 4096;
 
+/// Most addresses remembered as leading to ourselves (our own listening addresses: a
+/// handful at most).
+const MAX_OURSELVES: usize = 64;
+
 /// How an outbound task ended.
 struct Ended<A> {
     addr: A,
@@ -155,6 +159,11 @@ where
         match how {
             EndedHow::Ourselves => {
                 self.backoff.remove(&addr);
+                if self.ourselves.len() >= MAX_OURSELVES {
+                    // Only our own listening addresses can land here; a set this large
+                    // means something else is going on, and forgetting costs one dial.
+                    self.ourselves.clear();
+                }
                 self.ourselves.insert(addr);
             }
             EndedHow::Connected if configured => {
