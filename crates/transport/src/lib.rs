@@ -42,7 +42,13 @@
 //! # }
 //! ```
 
+#[cfg(any(feature = "noise", feature = "quic"))]
+mod keyed;
 pub mod memory;
+#[cfg(feature = "noise")]
+pub mod noise;
+#[cfg(feature = "quic")]
+pub mod quic;
 mod tcp;
 
 use std::{fmt, future::Future, hash::Hash, io};
@@ -50,6 +56,8 @@ use std::{fmt, future::Future, hash::Hash, io};
 use futures::Stream;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+#[cfg(any(feature = "noise", feature = "quic"))]
+pub use keyed::{Keyed, KeyedParseError, PublicKey};
 pub use tcp::{Tcp, TcpListenerStream};
 
 /// A listener that knows the address it is bound to.

@@ -1,0 +1,1 @@
+//! Umbra's encrypted, unfingerprintable transport (in progress).

@@ -1,0 +1,1 @@
+//! QUIC between Umbra peers (in progress).
