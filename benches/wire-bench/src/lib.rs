@@ -154,6 +154,8 @@ mod tests {
                 pruning_seed: 0x181,
                 rpc_port: 18089,
                 rpc_credits_per_hash: 0,
+                umbra_key: None,
+                umbra_transports: None,
             })
             .collect();
         agree::<HandshakeResponse>(&fixtures::encode(&response).unwrap());

@@ -56,8 +56,8 @@ pub enum StoreError {
     Exists {
         /// The file.
         path: PathBuf,
-        /// The public key already there.
-        existing: crate::PublicKey,
+        /// The public key already there, in hex.
+        existing: String,
     },
     /// Backup words that are not valid.
     #[error(transparent)]
@@ -169,7 +169,7 @@ impl KeyStore {
             Some(existing) => {
                 return Err(StoreError::Exists {
                     path: self.path(name)?,
-                    existing: existing.public(),
+                    existing: existing.public().to_string(),
                 });
             }
             None => self.save(name, &identity)?,

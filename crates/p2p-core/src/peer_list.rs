@@ -52,6 +52,8 @@ impl<A: ZoneAddr> PeerCandidate<A> {
             pruning_seed: self.pruning_seed,
             rpc_port: self.rpc_port,
             rpc_credits_per_hash: self.rpc_credits_per_hash,
+            umbra_key: None,
+            umbra_transports: None,
         }
     }
 }
@@ -116,6 +118,8 @@ mod tests {
             pruning_seed: 0,
             rpc_port: 0,
             rpc_credits_per_hash: 0,
+            umbra_key: None,
+            umbra_transports: None,
         }
     }
 

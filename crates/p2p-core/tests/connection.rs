@@ -64,6 +64,8 @@ impl PeerDirectory<Zone> for Directory {
             pruning_seed: 0,
             rpc_port: 0,
             rpc_credits_per_hash: 0,
+            umbra_key: None,
+            umbra_transports: None,
         }]
     }
 
@@ -117,6 +119,8 @@ fn setup_early(
             rpc_credits_per_hash: 0,
             peer_id: 0xbbbb,
             support_flags: 1,
+            umbra_key: None,
+            umbra_transports: None,
         },
         support_flags: 1,
         core_sync: core_sync(5),
@@ -266,6 +270,8 @@ async fn we_send_timed_syncs_and_learn_from_the_answer() {
             pruning_seed: 0,
             rpc_port: 0,
             rpc_credits_per_hash: 0,
+            umbra_key: None,
+            umbra_transports: None,
         });
     }
     s.peer

@@ -72,6 +72,8 @@ fn node_data(peer_id: u64, my_port: u32, flags: u32) -> BasicNodeData {
         rpc_credits_per_hash: 0,
         peer_id,
         support_flags: flags,
+        umbra_key: None,
+        umbra_transports: None,
     }
 }
 
@@ -83,6 +85,8 @@ fn entry(address: &str) -> PeerListEntry {
         pruning_seed: 0,
         rpc_port: 0,
         rpc_credits_per_hash: 0,
+        umbra_key: None,
+        umbra_transports: None,
     }
 }
 

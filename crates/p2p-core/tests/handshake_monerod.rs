@@ -495,3 +495,96 @@ async fn monerod_pings_back_our_advertised_port() {
         .await
         .unwrap();
 }
+
+/// Umbra's extra handshake fields (our identity key and transports in `basic_node_data`,
+/// keys in peer-list entries) are ignored by monerod: it accepts our handshake both ways,
+/// keeps the connection, answers pings, and takes the keyed peer-list entries as ordinary
+/// peers.
+#[tokio::test]
+async fn monerod_ignores_umbras_extra_fields() {
+    let advert = Some(handshake::UmbraAdvert {
+        key: [0x5a; 32],
+        transports: umbra_wire::umbra_transports::ALL,
+    });
+
+    // Outbound: our handshake request carries the fields.
+    let monerod = start(Monerod::builder());
+    let (_, sync) = chain_of(&monerod).await;
+    let our_id = random_id();
+    let config = HandshakeConfig {
+        umbra: advert,
+        ..our_config(our_id)
+    };
+    assert!(config.node_data().umbra_key.is_some());
+    let mut peer = connect(monerod.p2p_addr(), config, sync).await;
+    assert_eq!(
+        (
+            peer.outcome.node_data.umbra_key,
+            peer.outcome.node_data.umbra_transports
+        ),
+        (None, None),
+        "monerod has no Umbra fields"
+    );
+    let pong = ping(&mut peer, our_id).await;
+    assert_eq!(pong.status, PING_OK_STATUS);
+    let connections: serde_json::Value = rpc(&monerod, |r| {
+        r.call("get_connections", &serde_json::json!({}))
+    })
+    .await;
+    let listed = connections["connections"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .any(|c| c["peer_id"].as_str() == Some(&format!("{our_id:016x}")))
+        })
+        .unwrap_or(false);
+    assert!(listed, "monerod keeps our connection: {connections}");
+    drop(peer);
+    drop(monerod);
+
+    // Inbound: our handshake response carries the fields and a peer list whose entries
+    // carry keys; monerod stores those peers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let monerod = start(Monerod::builder().exclusive_node(listener.local_addr().unwrap()));
+    let (_, sync) = chain_of(&monerod).await;
+    let (stream, from) = tokio::time::timeout(ANSWER, listener.accept())
+        .await
+        .expect("monerod connects to its exclusive node")
+        .unwrap();
+    let (reader, writer) = stream.into_split();
+    // A public address (monerod drops private and loopback ones from peer lists).
+    let listed_peer: SocketAddr = "93.184.216.34:18080".parse().unwrap();
+    let entry = umbra_wire::PeerListEntry {
+        adr: listed_peer.into(),
+        id: 0x1234_5678,
+        last_seen: 0,
+        pruning_seed: 0,
+        rpc_port: 0,
+        rpc_credits_per_hash: 0,
+        umbra_key: Some([0xa5; 32]),
+        umbra_transports: Some(umbra_wire::umbra_transports::NOISE_TCP),
+    };
+    let our_id = random_id();
+    let config = HandshakeConfig {
+        umbra: advert,
+        ..our_config(our_id)
+    };
+    let result = handshake::handshake_inbound(reader, writer, from, config, sync, vec![entry])
+        .await
+        .expect("monerod's handshake passes");
+    let Handshake::Peer(mut peer) = result else {
+        panic!("monerod's first connection is a handshake, not a probe");
+    };
+    let pong = ping(&mut peer, our_id).await;
+    assert_eq!(pong.status, PING_OK_STATUS);
+    let rpc_addr = monerod.rpc_addr();
+    let peers = tokio::task::spawn_blocking(move || get_peer_list(rpc_addr))
+        .await
+        .unwrap();
+    let known = peers["gray_list"].as_array().is_some_and(|entries| {
+        entries.iter().any(|e| {
+            e["host"].as_str() == Some("93.184.216.34") && e["id"].as_u64() == Some(0x1234_5678)
+        })
+    });
+    assert!(known, "monerod took the keyed entry as a peer: {peers}");
+}

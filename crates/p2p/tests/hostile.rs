@@ -354,6 +354,8 @@ fn node_data(network: [u8; 16], from: IpAddr) -> BasicNodeData {
         rpc_credits_per_hash: 0,
         peer_id: u64::from(u32::from(v4)) << 8 | 0x42,
         support_flags: 1,
+        umbra_key: None,
+        umbra_transports: None,
     }
 }
 
@@ -491,6 +493,8 @@ fn entry(adr: NetworkAddress) -> PeerListEntry {
         pruning_seed: 0,
         rpc_port: 0,
         rpc_credits_per_hash: 0,
+        umbra_key: None,
+        umbra_transports: None,
     }
 }
 

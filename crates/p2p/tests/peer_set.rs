@@ -139,6 +139,8 @@ fn peer(height: u64, direction: Direction, behaviour: Behaviour) -> TestPeer {
             rpc_credits_per_hash: 0,
             peer_id: u64::from(port),
             support_flags: 1,
+            umbra_key: None,
+            umbra_transports: None,
         },
         support_flags: 1,
         core_sync: core_sync(height),

@@ -61,6 +61,17 @@ pub mod support_flags {
     pub const ALL: u32 = FLUFFY_BLOCKS;
 }
 
+/// The Umbra transports a node accepts on its P2P port (`umbra_transports` of
+/// [`BasicNodeData`] and [`PeerListEntry`]): bit flags.
+pub mod umbra_transports {
+    /// Umbra's encrypted Noise transport over TCP, on the same port as plain levin.
+    pub const NOISE_TCP: u32 = 0x01;
+    /// QUIC over UDP, on the same port number.
+    pub const QUIC: u32 = 0x02;
+    /// Every transport this version knows.
+    pub const ALL: u32 = NOISE_TCP | QUIC;
+}
+
 /// Who a node is (`basic_node_data`).
 #[derive(Debug, Clone, PartialEq, Eq, EpeeObject)]
 pub struct BasicNodeData {
@@ -79,6 +90,28 @@ pub struct BasicNodeData {
     /// [`support_flags`] the node has.
     #[epee(default = 0)]
     pub support_flags: u32,
+    /// Umbra: the node's identity key (Ed25519), so that the next connection to it can be
+    /// encrypted. An extra optional field: monerod ignores it (tested against monerod).
+    pub umbra_key: Option<[u8; 32]>,
+    /// Umbra: the transports the node accepts ([`umbra_transports`]), with `umbra_key`.
+    pub umbra_transports: Option<u32>,
+}
+
+impl BasicNodeData {
+    /// Node data with the fields monerod knows and no Umbra fields.
+    #[must_use]
+    pub const fn new(network_id: [u8; 16], my_port: u32, peer_id: u64, support_flags: u32) -> Self {
+        Self {
+            network_id,
+            my_port,
+            rpc_port: 0,
+            rpc_credits_per_hash: 0,
+            peer_id,
+            support_flags,
+            umbra_key: None,
+            umbra_transports: None,
+        }
+    }
 }
 
 /// The state of a node's chain (`CORE_SYNC_DATA`).
@@ -151,6 +184,11 @@ pub struct PeerListEntry {
     /// RPC payment: credits per hash.
     #[epee(default = 0)]
     pub rpc_credits_per_hash: u32,
+    /// Umbra: the peer's identity key, when it accepts Umbra's encrypted transports. Umbra
+    /// shares keys only inside encrypted sessions; monerod ignores the field.
+    pub umbra_key: Option<[u8; 32]>,
+    /// Umbra: the transports the peer accepts ([`umbra_transports`]).
+    pub umbra_transports: Option<u32>,
 }
 
 /// A pruned transaction: its non-prunable part and the hash of the prunable part

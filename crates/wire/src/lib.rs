@@ -54,6 +54,7 @@ pub use admin::{
 pub use common::{
     BasicNodeData, BlockCompleteEntry, CoreSyncData, PeerListEntry, TransactionBlobs,
     TransactionBlobsIter, TxBlobEntry, TxBlobRef, genesis, network_id, support_flags,
+    umbra_transports,
 };
 pub use message::{Message, MessageId, MoneroCodec, WireError};
 pub use protocol::{

@@ -30,6 +30,8 @@ fn handshake() -> HandshakeRequest {
             rpc_credits_per_hash: 0,
             peer_id: 42,
             support_flags: 1,
+            umbra_key: None,
+            umbra_transports: None,
         },
         payload_data: CoreSyncData {
             current_height: 1,
@@ -288,6 +290,8 @@ fn peer_list_with_an_unknown_address_type() {
             pruning_seed: 0,
             rpc_port: 0,
             rpc_credits_per_hash: 0,
+            umbra_key: None,
+            umbra_transports: None,
         }],
     };
     codec.encode(Message::from(response), &mut wire).unwrap();

@@ -44,9 +44,18 @@ fn node_data() -> impl Strategy<Value = BasicNodeData> {
         any::<u32>(),
         any::<u64>(),
         any::<u32>(),
+        any::<Option<([u8; 32], u32)>>(),
     )
         .prop_map(
-            |(network_id, my_port, rpc_port, rpc_credits_per_hash, peer_id, support_flags)| {
+            |(
+                network_id,
+                my_port,
+                rpc_port,
+                rpc_credits_per_hash,
+                peer_id,
+                support_flags,
+                umbra,
+            )| {
                 BasicNodeData {
                     network_id,
                     my_port,
@@ -54,6 +63,8 @@ fn node_data() -> impl Strategy<Value = BasicNodeData> {
                     rpc_credits_per_hash,
                     peer_id,
                     support_flags,
+                    umbra_key: umbra.map(|(key, _)| key),
+                    umbra_transports: umbra.map(|(_, transports)| transports),
                 }
             },
         )
@@ -108,9 +119,20 @@ fn peer_list() -> impl Strategy<Value = Vec<PeerListEntry>> {
             any::<u32>(),
             any::<u16>(),
             any::<u32>(),
+            any::<Option<[u8; 32]>>(),
+            any::<Option<u32>>(),
         )
             .prop_map(
-                |(adr, id, last_seen, pruning_seed, rpc_port, rpc_credits_per_hash)| {
+                |(
+                    adr,
+                    id,
+                    last_seen,
+                    pruning_seed,
+                    rpc_port,
+                    rpc_credits_per_hash,
+                    umbra_key,
+                    umbra_transports,
+                )| {
                     PeerListEntry {
                         adr,
                         id,
@@ -118,6 +140,8 @@ fn peer_list() -> impl Strategy<Value = Vec<PeerListEntry>> {
                         pruning_seed,
                         rpc_port,
                         rpc_credits_per_hash,
+                        umbra_key,
+                        umbra_transports,
                     }
                 },
             ),

@@ -223,6 +223,8 @@ impl ConnectionState {
     ///
     /// # Errors
     /// The request back when one is already in flight.
+    // Handing the request back by value is the point; it is moved, never copied around.
+    #[allow(clippy::result_large_err)]
     pub fn send_request(
         &mut self,
         request: PeerRequest,
@@ -522,6 +524,8 @@ mod tests {
                 rpc_credits_per_hash: 0,
                 peer_id: 2,
                 support_flags: 0,
+                umbra_key: None,
+                umbra_transports: None,
             },
             payload_data: core_sync(),
         };

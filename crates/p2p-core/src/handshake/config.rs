@@ -50,6 +50,19 @@ pub struct HandshakeConfig {
     pub can_ping_back: bool,
     /// Bound on the whole handshake; see [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub timeout: Duration,
+    /// What we tell Umbra peers about our encrypted transports, in the extra optional
+    /// fields of `basic_node_data` (monerod ignores them); `None` sends none.
+    pub umbra: Option<UmbraAdvert>,
+}
+
+/// Our identity key and the Umbra transports we accept on our P2P port, as the handshake
+/// advertises them ([`umbra_wire::BasicNodeData::umbra_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UmbraAdvert {
+    /// Our public identity key on this zone (Ed25519).
+    pub key: [u8; 32],
+    /// [`umbra_wire::umbra_transports`] flags.
+    pub transports: u32,
 }
 
 impl HandshakeConfig {
@@ -69,6 +82,7 @@ impl HandshakeConfig {
             allow_local_addresses: false,
             can_ping_back: false,
             timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            umbra: None,
         }
     }
 
@@ -104,6 +118,14 @@ impl HandshakeConfig {
             rpc_credits_per_hash: self.rpc_credits_per_hash,
             peer_id: self.node_id,
             support_flags: self.support_flags,
+            umbra_key: match &self.umbra {
+                Some(advert) => Some(advert.key),
+                None => None,
+            },
+            umbra_transports: match &self.umbra {
+                Some(advert) => Some(advert.transports),
+                None => None,
+            },
         }
     }
 }

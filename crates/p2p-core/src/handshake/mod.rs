@@ -180,7 +180,7 @@ mod error;
 mod ping_back;
 mod state;
 
-pub use config::{DEFAULT_HANDSHAKE_TIMEOUT, HandshakeConfig};
+pub use config::{DEFAULT_HANDSHAKE_TIMEOUT, HandshakeConfig, UmbraAdvert};
 pub use driver::{
     Handshake, Handshaken, handshake, handshake_framed, handshake_inbound, handshake_outbound, now,
 };

@@ -102,6 +102,8 @@ impl Peer {
             rpc_credits_per_hash: 0,
             peer_id: self.peer_id,
             support_flags: self.support_flags,
+            umbra_key: None,
+            umbra_transports: None,
         }
     }
 
