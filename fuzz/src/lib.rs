@@ -22,6 +22,8 @@
 //! | [`epee_typed`] | an epee document | for several typed objects (handshake, chain, objects, transactions, and a struct using every derive attribute): encode → decode gives an equal value, and the encoding is canonical; borrowed decoding (`from_slice`, `&[u8]` blobs) agrees with owned decoding; the transactions of each block entry, read back from their decoded view, are those a dynamic decode finds |
 //! | [`levin_stream`] | 2 config bytes + a byte stream | see [`levin_stream`]: chunking does not change the output, buffers stay bounded, every bucket re-encodes (plainly and padded) to itself |
 //! | [`address_book_peers_file`] | a peers file (`<zone>-peers.epee`) | it has this build's version and zone; it encodes (as the address book saves it), that decodes to an equal file, and the encoding is canonical |
+//! | [`noise_records`] | config and chunking bytes + a program of record operations | see [`noise_records`]: a record stream (honest records, lying headers, flipped bits, cuts, injected, replayed and dropped records) fed in chunks: the decoder accepts only a prefix of what was sealed, in order, never buffers more than a record, and an untouched stream decodes exactly |
+//! | [`noise_handshake`] | mode and seed bytes + bytes or a mask | the responder reading msg1 and the initiator reading msg2: raw bytes never authenticate, a genuine message with a mask is accepted exactly when the mask only flips the representative's random top bits, an accepted msg1 is refused as a replay the second time |
 //! | `wire_*` (17) | a message body | the message has the command and kind it was decoded with, and encode → decode gives an equal [`Message`] whose encoding is canonical |
 //!
 //! "Canonical" means what monerod writes: read back as a dynamic [`Section`], the bytes
@@ -38,7 +40,7 @@
 //! for target in umbra_fuzz::TARGETS {
 //!     (target.check)(b"\x01\x21\x01\x01 not a message");
 //! }
-//! assert_eq!(umbra_fuzz::TARGETS.len(), 21);
+//! assert_eq!(umbra_fuzz::TARGETS.len(), 23);
 //! ```
 
 // Panics ARE the fuzz oracle in this crate: every `assert!` and `panic!` here states a
@@ -154,6 +156,8 @@ macro_rules! wire_checks {
                 input: Input::EpeeBody,
                 check: address_book_peers_file,
             },
+            Target { name: "noise_records", input: Input::EpeeBody, check: noise_records },
+            Target { name: "noise_handshake", input: Input::EpeeBody, check: noise_handshake },
             $(Target { name: stringify!($name), input: Input::EpeeBody, check: $name },)*
         ];
     };
@@ -1126,4 +1130,458 @@ pub fn levin_stream_input(selector: u8, config: u8, stream: &[u8]) -> Vec<u8> {
     input.push(config);
     input.extend_from_slice(stream);
     input
+}
+
+// ---------------------------------------------------------------------------------------
+// noise
+// ---------------------------------------------------------------------------------------
+
+/// How many records of up to 64 KiB one [`noise_records`] input may seal (the rest are
+/// skipped), so a short input cannot make megabytes.
+const NOISE_LARGE_RECORDS: usize = 8;
+
+/// What [`noise_records`] put on the wire and expects back.
+#[derive(Debug, Default)]
+struct NoiseWire {
+    stream: Vec<u8>,
+    /// Where each sealed record starts and ends in `stream` (before byte-level edits).
+    records: Vec<std::ops::Range<usize>>,
+    /// The data of every record a decoder may accept, in order.
+    expected: Vec<u8>,
+    /// Whether a final record was sealed.
+    fin: bool,
+    /// Whether anything but honest records was put on the wire.
+    tampered: bool,
+}
+
+/// Builds a record stream from the program in `program`; see [`noise_records`].
+fn noise_program(encoder: &mut umbra_transport::noise::RecordEncoder, program: &[u8]) -> NoiseWire {
+    use umbra_transport::noise::record::RecordHeader;
+
+    let mut wire = NoiseWire::default();
+    let mut large = 0;
+    let mut rest = program;
+    let mut counter = 0u8;
+    while let [op, tail @ ..] = rest {
+        rest = tail;
+        let arg = usize::from(op & 0x1f);
+        let mut take = |n: usize| {
+            let (taken, left) = rest.split_at(n.min(rest.len()));
+            rest = left;
+            taken
+        };
+        counter = counter.wrapping_add(1);
+        match op >> 5 {
+            // An honest record: small, large, or the final one.
+            kind @ 0..=2 => {
+                let len = match kind {
+                    0 => arg * 13,
+                    1 if large < NOISE_LARGE_RECORDS => {
+                        large += 1;
+                        (arg * 2113 + 1).min(encoder.max_data())
+                    }
+                    1 => continue,
+                    _ => arg,
+                };
+                let mut plain = vec![counter; len];
+                let start = wire.stream.len();
+                if encoder
+                    .seal(&mut plain, kind == 2, &mut wire.stream)
+                    .is_ok()
+                {
+                    wire.records.push(start..wire.stream.len());
+                    wire.expected.extend(std::iter::repeat_n(counter, len));
+                    wire.fin |= kind == 2;
+                }
+            }
+            // A header that may lie, with a body that may not match it.
+            3 => {
+                let header = match take(5) {
+                    &[b0, b1, p0, p1, flags] => RecordHeader {
+                        body_len: u16::from_be_bytes([b0, b1]),
+                        pad_len: u16::from_be_bytes([p0, p1]),
+                        flags,
+                    },
+                    _ => continue,
+                };
+                let body_len = if arg & 1 == 1 {
+                    usize::from(header.body_len).min(2048)
+                } else {
+                    arg * 5
+                };
+                let body = vec![counter; body_len];
+                let start = wire.stream.len();
+                if encoder.seal_raw(header, &body, &mut wire.stream).is_ok() {
+                    wire.records.push(start..wire.stream.len());
+                    // A decoder may accept it only if it is self-consistent (a FIN or
+                    // REKEY flag then derails what follows: only the prefix is checked).
+                    let consistent = usize::from(header.body_len) == body_len
+                        && header.pad_len <= header.body_len
+                        && header.flags & !umbra_transport::noise::record::flags::KNOWN == 0;
+                    if consistent {
+                        let data = usize::from(header.body_len - header.pad_len);
+                        wire.expected.extend(std::iter::repeat_n(counter, data));
+                    }
+                    wire.tampered = true;
+                }
+            }
+            // Byte-level edits: flip a bit, cut, inject bytes.
+            4 => {
+                if let (&[lo, hi], false) = (take(2), wire.stream.is_empty()) {
+                    let at = usize::from(u16::from_le_bytes([lo, hi])) % wire.stream.len();
+                    if let Some(byte) = wire.stream.get_mut(at) {
+                        *byte ^= 1 << (arg & 7);
+                    }
+                    wire.tampered = true;
+                }
+            }
+            5 => {
+                if let &[lo, hi] = take(2) {
+                    let at = usize::from(u16::from_le_bytes([lo, hi])) % (wire.stream.len() + 1);
+                    wire.stream.truncate(at);
+                    wire.tampered = true;
+                }
+            }
+            6 => {
+                let bytes = take(arg);
+                wire.stream.extend_from_slice(bytes);
+                wire.tampered |= !bytes.is_empty();
+            }
+            // Replay the last record, or swap the last two.
+            _ => {
+                let len = wire.stream.len();
+                let last_two = match wire.records.as_slice() {
+                    [.., a, b] if a.end == b.start && b.end <= len => Some((a.clone(), b.clone())),
+                    _ => None,
+                };
+                let last = wire.records.last().cloned().filter(|r| r.end <= len);
+                if arg & 1 == 0 {
+                    if let Some(record) = last {
+                        wire.stream.extend_from_within(record);
+                        wire.tampered = true;
+                    }
+                } else if let Some((a, b)) = last_two {
+                    let first = wire.stream.get(a.clone()).map(<[u8]>::to_vec);
+                    let second = wire.stream.get(b.clone()).map(<[u8]>::to_vec);
+                    if let (Some(first), Some(second)) = (first, second) {
+                        let tail = wire.stream.split_off(b.end);
+                        wire.stream.truncate(a.start);
+                        wire.stream.extend_from_slice(&second);
+                        wire.stream.extend_from_slice(&first);
+                        wire.stream.extend_from_slice(&tail);
+                        wire.tampered = true;
+                    }
+                }
+            }
+        }
+    }
+    wire
+}
+
+/// Drives a Noise [`RecordDecoder`](umbra_transport::noise::RecordDecoder) with a record
+/// stream built from the input, fed in chunks.
+///
+/// Input: a config byte (bits 0–1: padding none / uniform ≤ 255 / uniform ≤ 4000 /
+/// blocks of 256; bits 2–3: rekey after `u64::MAX`, 1, 200 or 5,000 bytes), a chunking
+/// selector ([`Chunks`]), then a program, one op byte each (high 3 bits the op, low 5 an
+/// argument): an honest record (small, large or final), a raw header that may lie (with
+/// 5 header bytes), a flipped bit, a cut, injected bytes, a replayed or a dropped
+/// record. The encoder and decoder share a fixed key.
+///
+/// Asserts: whatever the stream, the data the decoder accepts is a prefix of the data
+/// that was sealed, in order (nothing forged, replayed or reordered gets through); it
+/// never asks for more than one record ([`MAX_RECORD`](umbra_transport::noise::record::MAX_RECORD))
+/// to be buffered; after an error every call fails; and an untouched stream decodes to
+/// exactly what was sealed, ending where it ends, final record included.
+pub fn noise_records(data: &[u8]) {
+    use umbra_transport::noise::{
+        Padding, RecordError,
+        record::{MAX_RECORD, record_pair},
+    };
+
+    let (config, selector, program) = match data {
+        [config, selector, program @ ..] => (*config, *selector, program),
+        _ => (0, 0, data),
+    };
+    let padding = match config & 3 {
+        0 => Padding::None,
+        1 => Padding::Uniform { max: 255 },
+        2 => Padding::Uniform { max: 4000 },
+        _ => Padding::Blocks {
+            block: 256,
+            extra_blocks: 2,
+        },
+    };
+    let rekey_after = match (config >> 2) & 3 {
+        0 => u64::MAX,
+        1 => 1,
+        2 => 200,
+        _ => 5000,
+    };
+    let Some((mut encoder, mut decoder)) = record_pair(u64::from(config), padding, rekey_after)
+    else {
+        panic!("no ChaCha20-Poly1305");
+    };
+    let wire = noise_program(&mut encoder, program);
+
+    let mut decoded = Vec::new();
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut error = None;
+    let mut fin = false;
+    'chunks: for chunk in Chunks::new(&wire.stream, selector) {
+        buffer.extend_from_slice(chunk);
+        loop {
+            let header = match decoder.decode_header(&buffer) {
+                Ok(Some(header)) => header,
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break 'chunks;
+                }
+            };
+            let len = header.record_len();
+            assert!(
+                len <= MAX_RECORD,
+                "a record of {len} bytes; input {}",
+                hex(data)
+            );
+            let Some(record) = buffer.get_mut(..len) else {
+                break;
+            };
+            match decoder.open_in_place(record) {
+                Ok(opened) => {
+                    decoded.extend_from_slice(record.get(opened.data()).unwrap_or_default());
+                    buffer.drain(..len);
+                    if opened.fin {
+                        fin = true;
+                        break 'chunks;
+                    }
+                }
+                Err(e) => {
+                    error = Some(e);
+                    break 'chunks;
+                }
+            }
+        }
+        // Waiting for the rest of one record: never more than a record is held.
+        assert!(
+            buffer.len() < MAX_RECORD,
+            "{} bytes buffered waiting for one record; input {}",
+            buffer.len(),
+            hex(data)
+        );
+    }
+    assert!(
+        wire.expected.starts_with(&decoded),
+        "the decoder accepted data that was not sealed in this order ({} of {} bytes); \
+         input {}",
+        decoded.len(),
+        wire.expected.len(),
+        hex(data)
+    );
+    if error.is_some() {
+        assert_eq!(
+            decoder.decode_header(&wire.stream),
+            Err(RecordError::Failed),
+            "a failed decoder went on; input {}",
+            hex(data)
+        );
+    }
+    if !wire.tampered {
+        assert!(
+            error.is_none() && decoded == wire.expected && fin == wire.fin,
+            "an untouched stream did not decode to what was sealed: {error:?}, {} of {} \
+             bytes, fin {fin} (sealed {}); input {}",
+            decoded.len(),
+            wire.expected.len(),
+            wire.fin,
+            hex(data)
+        );
+        assert!(
+            fin || buffer.is_empty(),
+            "bytes left over; input {}",
+            hex(data)
+        );
+    }
+}
+
+/// The identities of [`noise_handshake`]: fixed, so runs are reproducible.
+fn noise_identities() -> &'static (
+    umbra_transport::noise::Identity,
+    umbra_transport::noise::Identity,
+) {
+    use umbra_transport::noise::Identity;
+    static IDS: std::sync::OnceLock<(Identity, Identity)> = std::sync::OnceLock::new();
+    IDS.get_or_init(|| {
+        (
+            Identity::from_seed(&[0x11; 32]),
+            Identity::from_seed(&[0x22; 32]),
+        )
+    })
+}
+
+/// Whether `mask` (XORed over a handshake message) changes nothing but the two random
+/// top bits of the representative (byte 31), which the Elligator2 map ignores.
+fn only_tweak_bits(mask: &[u8]) -> bool {
+    mask.iter()
+        .enumerate()
+        .all(|(i, &m)| m == 0 || (i == 31 && m & 0x3f == 0))
+}
+
+/// Drives the Noise handshake's sans-IO cores with the input, as a responder reading
+/// msg1 or an initiator reading msg2 (fixed identities and clock, generators seeded from
+/// the input).
+///
+/// Input: a mode byte, a seed byte, then: (mode 0) raw bytes read as msg1; (mode 1) a
+/// mask XORed over a genuine msg1; (mode 2) raw bytes read as msg2 by a genuine
+/// initiator; (mode 3) a mask XORed over a genuine msg2.
+///
+/// Asserts: raw bytes never make a valid message; a masked genuine message is accepted
+/// exactly when the mask is empty or only flips the representative's two random top
+/// bits; an accepted msg1 is refused as a replay the second time; an accepted message's
+/// padding length is within [`MAX_HANDSHAKE_PADDING`](umbra_transport::noise::MAX_HANDSHAKE_PADDING).
+pub fn noise_handshake(data: &[u8]) {
+    use rand::{SeedableRng, rngs::StdRng};
+    use umbra_transport::noise::{
+        Config, HandshakeError, InitiatorHandshake, MAX_HANDSHAKE_PADDING, ReplayFilter,
+        ResponderHandshake,
+        handshake::{MSG1_LEN, MSG2_LEN},
+    };
+
+    const NOW: u64 = 1_800_000_000_000;
+    let (mode, seed, rest) = match data {
+        [mode, seed, rest @ ..] => (*mode, *seed, rest),
+        _ => return,
+    };
+    let (initiator, responder) = noise_identities();
+    let config = Config::default();
+    let filter = ReplayFilter::new(std::time::Duration::from_secs(120), 16);
+    let mut rng = StdRng::seed_from_u64(u64::from(seed));
+    let Ok((pending, msg1)) =
+        InitiatorHandshake::start(initiator, &responder.public(), &config, NOW, &mut rng)
+    else {
+        panic!("a genuine msg1 could not be made");
+    };
+    let masked = |message: &[u8], len: usize| {
+        let mut fixed = vec![0u8; len];
+        for (i, slot) in fixed.iter_mut().enumerate() {
+            *slot = message.get(i).copied().unwrap_or(0) ^ rest.get(i).copied().unwrap_or(0);
+        }
+        fixed
+    };
+    match mode % 4 {
+        0 | 1 => {
+            let fixed = if mode % 4 == 0 {
+                match rest.get(..MSG1_LEN) {
+                    Some(bytes) => bytes.to_vec(),
+                    // A responder would wait for the rest, then time out.
+                    None => return,
+                }
+            } else {
+                masked(&msg1, MSG1_LEN)
+            };
+            let Ok(fixed) = <[u8; MSG1_LEN]>::try_from(fixed.as_slice()) else {
+                return;
+            };
+            let expect_ok = mode % 4 == 1 && only_tweak_bits(rest.get(..MSG1_LEN).unwrap_or(rest));
+            match ResponderHandshake::read_msg1(responder, &fixed, NOW, &filter, &mut rng) {
+                Ok(accepted) => {
+                    assert!(expect_ok, "msg1 accepted; input {}", hex(data));
+                    assert_eq!(accepted.remote_key(), initiator.public());
+                    assert!(accepted.msg1_padding() <= usize::from(MAX_HANDSHAKE_PADDING));
+                    let again =
+                        ResponderHandshake::read_msg1(responder, &fixed, NOW, &filter, &mut rng);
+                    assert!(
+                        matches!(again, Err(HandshakeError::Replay)),
+                        "a replayed msg1 was not refused: {again:?}; input {}",
+                        hex(data)
+                    );
+                    if accepted.write_msg2(&config, NOW, &mut rng).is_err() {
+                        panic!("msg2 could not be written; input {}", hex(data));
+                    }
+                }
+                Err(error) => assert!(
+                    !expect_ok,
+                    "a genuine msg1 was refused: {error}; input {}",
+                    hex(data)
+                ),
+            }
+        }
+        _ => {
+            let fixed = if mode % 4 == 2 {
+                match rest.get(..MSG2_LEN) {
+                    Some(bytes) => bytes.to_vec(),
+                    None => return,
+                }
+            } else {
+                let Ok(msg1) = <[u8; MSG1_LEN]>::try_from(msg1.get(..MSG1_LEN).unwrap_or_default())
+                else {
+                    panic!("msg1 is shorter than {MSG1_LEN} bytes");
+                };
+                let Ok(accepted) =
+                    ResponderHandshake::read_msg1(responder, &msg1, NOW, &filter, &mut rng)
+                else {
+                    panic!("a genuine msg1 was refused; input {}", hex(data));
+                };
+                let Ok((msg2, _)) = accepted.write_msg2(&config, NOW, &mut rng) else {
+                    panic!("msg2 could not be written");
+                };
+                masked(&msg2, MSG2_LEN)
+            };
+            let Ok(fixed) = <[u8; MSG2_LEN]>::try_from(fixed.as_slice()) else {
+                return;
+            };
+            let expect_ok = mode % 4 == 3 && only_tweak_bits(rest.get(..MSG2_LEN).unwrap_or(rest));
+            match pending.read_msg2(&fixed, &config) {
+                Ok((established, padding)) => {
+                    assert!(expect_ok, "msg2 accepted; input {}", hex(data));
+                    assert_eq!(established.info.remote_key(), responder.public());
+                    assert!(padding <= usize::from(MAX_HANDSHAKE_PADDING));
+                }
+                Err(error) => assert!(
+                    !expect_ok,
+                    "a genuine msg2 was refused: {error}; input {}",
+                    hex(data)
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod noise_tests {
+    use super::*;
+
+    /// The Noise checks' oracles are not vacuous: an honest program reaches the
+    /// exact-decoding assertion, and genuine handshake messages (untouched, or with only
+    /// the representative's random top bits flipped) reach the acceptance path.
+    #[test]
+    fn the_noise_checks_reach_their_oracles() {
+        let Some((mut encoder, _)) = umbra_transport::noise::record::record_pair(
+            0,
+            umbra_transport::noise::Padding::None,
+            u64::MAX,
+        ) else {
+            panic!("no cipher");
+        };
+        let wire = noise_program(&mut encoder, &[0x05, 0x21, 0x3f, 0x43]);
+        assert!(!wire.tampered && wire.fin);
+        assert_eq!(wire.expected.len(), 65 + 2114 + (31 * 2113 + 1) + 3);
+        for config in [0u8, 1, 2, 3, 4, 5, 6, 7, 0x0b, 0x0f] {
+            for selector in [0u8, 1, 0x47, 0xc1] {
+                noise_records(&[config, selector, 0x05, 0x21, 0x3f, 0x43]);
+            }
+        }
+        let mut tweak = vec![1u8, 9];
+        tweak.extend(std::iter::repeat_n(0, 31));
+        tweak.push(0xc0);
+        for mode in [1u8, 3] {
+            noise_handshake(&[mode, 9]);
+            tweak[0] = mode;
+            noise_handshake(&tweak);
+        }
+        // One flipped bit anywhere else is refused (asserted inside).
+        noise_handshake(&[1, 9, 0, 0, 0, 0, 0, 0, 0, 0x10]);
+        noise_handshake(&[3, 9, 0x80]);
+    }
 }

@@ -120,6 +120,30 @@ pub struct Cli {
     /// can only turn this on) [config: p2p.allow_local_ip] [default: off]
     #[arg(long)]
     pub allow_local_ip: bool,
+    /// Stealth mode: speak only Umbra's encrypted transport; plain levin gets silence
+    /// (a flag can only turn this on) [config: p2p.stealth] [default: off]
+    #[arg(long)]
+    pub stealth: bool,
+    /// Also accept Umbra peers over QUIC on the UDP port of the P2P port's number
+    /// [config: p2p.quic] [default: off]
+    #[arg(long)]
+    pub quic: bool,
+    /// Dial Umbra peers over QUIC when they accept it [config: p2p.prefer_quic]
+    /// [default: off]
+    #[arg(long)]
+    pub prefer_quic: bool,
+    /// Print this node's public identity key (what Umbra peers dial it with, as
+    /// KEY@HOST:PORT), creating the identity if there is none, then exit
+    #[arg(long, conflicts_with_all = ["generate_config", "print_config", "backup_identity", "restore_identity"])]
+    pub show_identity: bool,
+    /// Print the 24 backup words of this node's identity, creating it if there is none,
+    /// then exit. Whoever has the words has the identity: keep them offline
+    #[arg(long, conflicts_with_all = ["generate_config", "print_config", "restore_identity"])]
+    pub backup_identity: bool,
+    /// Rebuild this node's identity from its 24 backup words, read from standard input,
+    /// then exit. Refuses to replace a different identity already in the data directory
+    #[arg(long, conflicts_with_all = ["generate_config", "print_config"])]
+    pub restore_identity: bool,
 
     /// Log level: monerod's 0-4 (0 = warn, 1 = info, 2 = debug, 3 and 4 = trace) or a
     /// tracing EnvFilter, e.g. "info,umbrad=debug" [config: log.level] [default: info]
@@ -176,6 +200,9 @@ impl Cli {
                 exclusive_nodes: list(&self.exclusive_nodes),
                 priority_nodes: list(&self.priority_nodes),
                 allow_local_ip: self.allow_local_ip.then_some(true),
+                stealth: self.stealth.then_some(true),
+                quic: self.quic.then_some(true),
+                prefer_quic: self.prefer_quic.then_some(true),
             },
             log: LogLayer {
                 level: self.log_level.clone(),
@@ -261,6 +288,11 @@ mod tests {
             "--add-priority-node",
             "10.0.0.1:6",
             "--allow-local-ip",
+            "--stealth",
+            "--quic",
+            "--prefer-quic",
+            "--add-peer",
+            "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29@10.0.0.2:18080",
             "--log-level",
             "debug",
             "--log-format",
@@ -278,10 +310,16 @@ mod tests {
                     out_peers: Some(3),
                     in_peers: Some(4),
                     max_connections_per_ip: Some(7),
-                    add_peers: peers(&["p.example:5"]),
+                    add_peers: peers(&[
+                        "p.example:5",
+                        "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29@10.0.0.2:18080"
+                    ]),
                     exclusive_nodes: peers(&["a.example:1", "[::1]:2"]),
                     priority_nodes: peers(&["10.0.0.1:6"]),
                     allow_local_ip: Some(true),
+                    stealth: Some(true),
+                    quic: Some(true),
+                    prefer_quic: Some(true),
                 },
                 log: LogLayer {
                     level: Some("debug".parse().unwrap()),

@@ -220,6 +220,28 @@ documented_config! {
         /// Type: boolean. Default: false. The flag --allow-local-ip sets this to true.
         /// Example: `allow_local_ip = true`
         pub allow_local_ip: bool,
+        /// Stealth mode: speak only Umbra's encrypted transport. The P2P port then
+        /// answers nothing to plain levin (monerod, or a censor's probe): it stays silent
+        /// and closes after a random delay, as for any bytes that do not authenticate.
+        /// The node dials only peers given with a key (KEY@HOST:PORT) or learnt with
+        /// one from other Umbra peers, and never monerod's seed nodes.
+        ///
+        /// Type: boolean. Default: false. The flag --stealth sets this to true.
+        /// Example: `stealth = true`
+        pub stealth: bool,
+        /// Also accept Umbra peers over QUIC, on the UDP port with the number of the P2P
+        /// port, and advertise it. QUIC is recognisable as QUIC on the wire; the Noise
+        /// transport over TCP is the one made to look like nothing.
+        ///
+        /// Type: boolean. Default: false. The flag --quic sets this to true.
+        /// Example: `quic = true`
+        pub quic: bool,
+        /// Dial Umbra peers that accept QUIC over QUIC rather than over Noise and TCP
+        /// (needs quic = true).
+        ///
+        /// Type: boolean. Default: false. The flag --prefer-quic sets this to true.
+        /// Example: `prefer_quic = true`
+        pub prefer_quic: bool,
     }
 }
 
@@ -329,10 +351,13 @@ pub enum LogFormat {
 }
 
 /// A peer's address as `HOST:PORT`: a name, an IPv4 address or a bracketed IPv6 address,
-/// and a port other than 0. Names are kept as given and resolved when connecting.
+/// and a port other than 0; for an Umbra peer `KEY@HOST:PORT`, with its public identity
+/// key (64 hex digits) in front. Names are kept as given and resolved when connecting.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PeerAddr {
+    /// The Umbra peer's identity key, if given: it is then dialled encrypted.
+    key: Option<umbra_identity::PublicKey>,
     /// The host, without brackets for IPv6.
     host: String,
     /// The port.
@@ -340,6 +365,11 @@ pub struct PeerAddr {
 }
 
 impl PeerAddr {
+    /// The Umbra peer's identity key, if the address names one.
+    pub const fn key(&self) -> Option<umbra_identity::PublicKey> {
+        self.key
+    }
+
     /// The host: a name or an IP address (IPv6 without brackets).
     pub fn host(&self) -> &str {
         &self.host
@@ -353,7 +383,10 @@ impl PeerAddr {
 
 /// Why a string is not a valid [`PeerAddr`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid peer address {input:?}: {reason} (expected HOST:PORT, IPv6 as [ADDR]:PORT)")]
+#[error(
+    "invalid peer address {input:?}: {reason} (expected HOST:PORT or KEY@HOST:PORT, IPv6 as \
+     [ADDR]:PORT)"
+)]
 pub struct PeerAddrError {
     /// The rejected input.
     input: String,
@@ -364,10 +397,19 @@ pub struct PeerAddrError {
 impl FromStr for PeerAddr {
     type Err = PeerAddrError;
 
-    fn from_str(input: &str) -> Result<Self, Self::Err> {
+    fn from_str(whole: &str) -> Result<Self, Self::Err> {
         let fail = |reason| PeerAddrError {
-            input: input.to_owned(),
+            input: whole.to_owned(),
             reason,
+        };
+        let (key, input) = match whole.split_once('@') {
+            Some((key, rest)) => (
+                Some(key.parse::<umbra_identity::PublicKey>().map_err(|_| {
+                    fail("the key before '@' is not 64 hex digits of a usable public key")
+                })?),
+                rest,
+            ),
+            None => (None, whole),
         };
         let (host, port) = if let Some(rest) = input.strip_prefix('[') {
             let (host, port) = rest
@@ -401,6 +443,7 @@ impl FromStr for PeerAddr {
             return Err(fail("the port is 0"));
         }
         Ok(Self {
+            key,
             host: host.to_owned(),
             port,
         })
@@ -417,6 +460,9 @@ impl TryFrom<String> for PeerAddr {
 
 impl fmt::Display for PeerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(key) = &self.key {
+            write!(f, "{key}@")?;
+        }
         if self.host.contains(':') {
             write!(f, "[{}]:{}", self.host, self.port)
         } else {
@@ -599,6 +645,12 @@ pub struct P2pLayer {
     pub priority_nodes: Option<Vec<PeerAddr>>,
     /// See [`P2pConfig::allow_local_ip`].
     pub allow_local_ip: Option<bool>,
+    /// See [`P2pConfig::stealth`].
+    pub stealth: Option<bool>,
+    /// See [`P2pConfig::quic`].
+    pub quic: Option<bool>,
+    /// See [`P2pConfig::prefer_quic`].
+    pub prefer_quic: Option<bool>,
 }
 
 /// The `[log]` section of a [`ConfigLayer`]. See [`LogConfig`].
@@ -634,6 +686,9 @@ impl ConfigLayer {
                 exclusive_nodes: higher.p2p.exclusive_nodes.or(self.p2p.exclusive_nodes),
                 priority_nodes: higher.p2p.priority_nodes.or(self.p2p.priority_nodes),
                 allow_local_ip: higher.p2p.allow_local_ip.or(self.p2p.allow_local_ip),
+                stealth: higher.p2p.stealth.or(self.p2p.stealth),
+                quic: higher.p2p.quic.or(self.p2p.quic),
+                prefer_quic: higher.p2p.prefer_quic.or(self.p2p.prefer_quic),
             },
             log: LogLayer {
                 level: higher.log.level.or(self.log.level),
@@ -672,6 +727,9 @@ impl ConfigLayer {
                 exclusive_nodes: self.p2p.exclusive_nodes.unwrap_or_default(),
                 priority_nodes: self.p2p.priority_nodes.unwrap_or_default(),
                 allow_local_ip: self.p2p.allow_local_ip.unwrap_or(false),
+                stealth: self.p2p.stealth.unwrap_or(false),
+                quic: self.p2p.quic.unwrap_or(false),
+                prefer_quic: self.p2p.prefer_quic.unwrap_or(false),
             },
             log: LogConfig {
                 level: self.log.level.unwrap_or_default(),

@@ -9,10 +9,14 @@
 //! cargo run --release -p umbrad                        # run on the built-in defaults
 //! umbrad --generate-config > ~/.local/share/umbra/umbrad.toml
 //! umbrad --stagenet --print-config                     # show the merged configuration
+//! umbrad --show-identity                               # the key Umbra peers dial us by
+//! umbrad --backup-identity                             # its 24 backup words
+//! umbrad --restore-identity < words.txt                # rebuild it on a new machine
 //! ```
 //!
 //! Modules: [`cli`] (flags), [`config`] (settings, layering, the sample file), [`logging`]
-//! (the `tracing` subscriber), [`chain`] (what we claim about our chain), [`node`]
+//! (the `tracing` subscriber), [`chain`] (what we claim about our chain), [`identity`]
+//! (the node's identity keys), [`node`]
 //! (running the network until a shutdown signal).
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad command line or configuration.
@@ -20,6 +24,7 @@
 mod chain;
 mod cli;
 mod config;
+mod identity;
 mod logging;
 mod node;
 
@@ -48,6 +53,12 @@ enum Error {
     /// `--generate-config` or `--print-config` could not write its output.
     #[error("cannot write to standard output: {0}")]
     Stdout(io::Error),
+    /// The identity could not be loaded, created or restored.
+    #[error(transparent)]
+    Identity(#[from] umbra_identity::StoreError),
+    /// `--restore-identity` could not read standard input.
+    #[error("cannot read the backup words from standard input: {0}")]
+    Stdin(io::Error),
 }
 
 impl Error {
@@ -59,7 +70,11 @@ impl Error {
             | Self::Logging(
                 LoggingError::InvalidRustLog { .. } | LoggingError::InvalidFilter { .. },
             ) => 2,
-            Self::Logging(LoggingError::Init(_)) | Self::Node(_) | Self::Stdout(_) => 1,
+            Self::Logging(LoggingError::Init(_))
+            | Self::Node(_)
+            | Self::Stdout(_)
+            | Self::Identity(_)
+            | Self::Stdin(_) => 1,
         }
     }
 }
@@ -94,6 +109,25 @@ fn run(cli: &Cli) -> Result<(), Error> {
             env!("CARGO_PKG_VERSION")
         );
         return print(&(header + &loaded.config.to_toml()?));
+    }
+    let data_dir = &loaded.config.data_dir;
+    if cli.show_identity || cli.backup_identity || cli.restore_identity {
+        node::create_data_dir(data_dir)?;
+    }
+    if cli.restore_identity {
+        let mut words = String::new();
+        io::stdin().read_line(&mut words).map_err(Error::Stdin)?;
+        let words = zeroize::Zeroizing::new(words);
+        let restored = identity::restore_clearnet(data_dir, &words)?;
+        return print(&format!("restored identity {}\n", restored.public()));
+    }
+    if cli.show_identity {
+        let (identity, _) = identity::clearnet(data_dir)?;
+        return print(&format!("{}\n", identity.public()));
+    }
+    if cli.backup_identity {
+        let (identity, _) = identity::clearnet(data_dir)?;
+        return print(&format!("{}\n", identity.phrase().as_str()));
     }
     logging::init(&loaded.config.log)?;
     node::run(&loaded.config, loaded.file.as_deref())?;

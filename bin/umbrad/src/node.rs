@@ -10,12 +10,22 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tracing::{info, warn};
 use umbra_address_book::{AddressBook, AddressBookConfig, AddressBookHandle, LoadReport};
+use umbra_identity::{Identity, Origin};
 use umbra_p2p::{Network, NetworkConfig, NetworkSetup};
-use umbra_p2p_core::{ClearNet, NodeIds, connection::NothingToServe};
-use umbra_transport::Tcp;
+use umbra_p2p_core::{HybridNet, NodeIds, connection::NothingToServe, handshake::UmbraAdvert};
+use umbra_transport::{
+    Tcp,
+    hybrid::{HybridConfig, HybridTransport, PeerAddr as ZonePeer},
+    quic::{QuicConfig, QuicTransport},
+};
 
 use crate::chain::genesis_claim;
 use crate::config::{Config, PeerAddr};
+use crate::identity;
+
+/// The clearnet zone: plain levin for monerod, Umbra's encrypted transports for Umbra
+/// peers, on one port.
+type Zone = HybridNet<HybridTransport<Tcp>>;
 
 /// Why the node could not run.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +49,12 @@ pub enum NodeError {
         /// The I/O error.
         source: io::Error,
     },
+    /// The node's identity could not be loaded or created.
+    #[error(transparent)]
+    Identity(#[from] umbra_identity::StoreError),
+    /// The QUIC transport could not be set up.
+    #[error("cannot set up QUIC: {0}")]
+    Quic(#[from] umbra_transport::quic::QuicError),
     /// The P2P listener could not be bound.
     #[error("cannot listen for peers on {addr}: {source}")]
     Listen {
@@ -80,7 +96,13 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
         allow_local: config.p2p.allow_local_ip,
         ..AddressBookConfig::default()
     };
-    let (book, report) = AddressBook::<ClearNet>::load_with_report(book_config, SystemTime::now());
+    let (identity, origin) = identity::clearnet(&config.data_dir)?;
+    info!(
+        public_key = %identity.public(),
+        created = (origin == Origin::Created),
+        "clearnet identity ready (Umbra peers dial KEY@HOST:PORT with this key)"
+    );
+    let (book, report) = AddressBook::<Zone>::load_with_report(book_config, SystemTime::now());
     if let LoadReport::Loaded { path, stats, .. } = &report {
         info!(
             path = %path.display(),
@@ -93,11 +115,12 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
     }
     // Our chain, as peers are told it; the chain-sync issue will keep it current.
     let (_chain, core_sync) = watch::channel(genesis_claim(config.network));
-    let network_config = network_config(config).await;
+    let transport = transport(config, identity)?;
+    let network_config = network_config(config, &transport).await;
     let listen = config.p2p.listen_addr();
-    let network = Network::<ClearNet>::start(NetworkSetup {
+    let network = Network::<Zone>::start(NetworkSetup {
         config: network_config,
-        transport: Tcp::default(),
+        transport,
         address_book: AddressBookHandle::new(book),
         core_sync,
         handler: NothingToServe,
@@ -126,12 +149,39 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
     Ok(())
 }
 
+/// The clearnet transport: plain TCP for monerod, Noise over TCP for Umbra peers, and QUIC
+/// when configured.
+fn transport(config: &Config, identity: Identity) -> Result<HybridTransport<Tcp>, NodeError> {
+    let p2p = &config.p2p;
+    let hybrid = HybridConfig {
+        plain_levin: !p2p.stealth,
+        prefer_quic: p2p.prefer_quic,
+        ..HybridConfig::default()
+    };
+    if p2p.stealth {
+        info!("stealth mode: plain levin is off; only Umbra peers are dialled and answered");
+    }
+    Ok(if p2p.quic {
+        let quic = QuicTransport::new(&identity, QuicConfig::default())?;
+        HybridTransport::with_quic(Tcp::default(), identity, hybrid, quic)
+    } else {
+        HybridTransport::new(Tcp::default(), identity, hybrid)
+    })
+}
+
 /// The clearnet network's settings from the node's configuration; host names in peer
 /// addresses are resolved now (a name that does not resolve is skipped with a warning).
-async fn network_config(config: &Config) -> NetworkConfig<SocketAddr> {
+async fn network_config(
+    config: &Config,
+    transport: &HybridTransport<Tcp>,
+) -> NetworkConfig<ZonePeer> {
     let p2p = &config.p2p;
     let mut network = NetworkConfig::new(config.network.network_id());
-    network.listen = (p2p.in_peers > 0).then(|| p2p.listen_addr());
+    network.listen = (p2p.in_peers > 0).then(|| ZonePeer::plain(p2p.listen_addr()));
+    network.umbra = Some(UmbraAdvert {
+        key: transport.public_key().to_bytes(),
+        transports: transport.transports(),
+    });
     network.out_peers = p2p.out_peers;
     network.in_peers = p2p.in_peers;
     network.max_connections_per_host = p2p.max_connections_per_ip;
@@ -139,20 +189,29 @@ async fn network_config(config: &Config) -> NetworkConfig<SocketAddr> {
     network.seed_peers = resolve(&p2p.add_peers).await;
     network.exclusive_nodes = resolve(&p2p.exclusive_nodes).await;
     network.priority_nodes = resolve(&p2p.priority_nodes).await;
-    // monerod's seed nodes: a fresh node's way in, dialled only with nothing else to dial.
-    if network.exclusive_nodes.is_empty() {
-        network.fallback_seeds = config.network.seed_nodes();
+    // monerod's seed nodes: a fresh node's way in, dialled only with nothing else to dial
+    // (plain levin: never in stealth mode).
+    if network.exclusive_nodes.is_empty() && !p2p.stealth {
+        network.fallback_seeds = config
+            .network
+            .seed_nodes()
+            .into_iter()
+            .map(ZonePeer::plain)
+            .collect();
     }
     network
 }
 
-/// The socket addresses of `peers`: IP addresses as they are, names looked up (every
-/// address a name has is taken).
-async fn resolve(peers: &[PeerAddr]) -> Vec<SocketAddr> {
+/// The addresses of `peers`: IP addresses as they are, names looked up (every address a
+/// name has is taken), each with the peer's key when one was given.
+async fn resolve(peers: &[PeerAddr]) -> Vec<ZonePeer> {
     let mut out = Vec::new();
     for peer in peers {
         match tokio::net::lookup_host((peer.host(), peer.port())).await {
-            Ok(addrs) => out.extend(addrs),
+            Ok(addrs) => out.extend(addrs.map(|socket| match peer.key() {
+                Some(key) => ZonePeer::umbra(socket, key),
+                None => ZonePeer::plain(socket),
+            })),
             Err(error) => warn!(%peer, %error, "cannot resolve peer address; skipped"),
         }
     }
@@ -161,7 +220,7 @@ async fn resolve(peers: &[PeerAddr]) -> Vec<SocketAddr> {
 
 /// Creates the data directory and any missing parents, private to the user (0700) on unix;
 /// warns if an existing one is open to others.
-fn create_data_dir(path: &Path) -> Result<(), NodeError> {
+pub fn create_data_dir(path: &Path) -> Result<(), NodeError> {
     let fail = |source| NodeError::DataDir {
         path: path.to_path_buf(),
         source,

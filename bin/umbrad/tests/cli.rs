@@ -625,6 +625,9 @@ add_peers = ["file.example:1"]
 exclusive_nodes = ["file.example:2"]
 priority_nodes = ["file.example:3"]
 allow_local_ip = false
+stealth = false
+quic = false
+prefer_quic = false
 
 [log]
 level = 0
@@ -659,6 +662,9 @@ status_interval = 1
             "--add-priority-node",
             "flag.example:3",
             "--allow-local-ip",
+            "--stealth",
+            "--quic",
+            "--prefer-quic",
             "--log-level",
             "2",
             "--log-format",
@@ -682,6 +688,9 @@ add_peers = ["flag.example:1"]
 exclusive_nodes = ["flag.example:2"]
 priority_nodes = ["flag.example:3"]
 allow_local_ip = true
+stealth = true
+quic = true
+prefer_quic = true
 
 [log]
 level = "debug"

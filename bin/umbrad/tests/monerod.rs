@@ -10,101 +10,12 @@
     clippy::panic
 )]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
+use common::Node;
 use umbra_test_kit::Monerod;
-
-/// Bound on each wait.
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A running umbrad whose log lines arrive on a channel; killed on drop if still running.
-struct Node {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Node {
-    fn start(home: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_umbrad"))
-            .env_clear()
-            .env("HOME", home)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::sync_channel(4096);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            log: Vec::new(),
-        }
-    }
-
-    /// Waits for a log line containing every one of `parts`; returns it.
-    fn wait_for(&mut self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(line) = self
-                .log
-                .iter()
-                .find(|l| parts.iter().all(|p| l.contains(p)))
-            {
-                return line.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.log.push(line),
-                Err(err) => panic!("no line with {parts:?} ({err}); log: {:#?}", self.log),
-            }
-        }
-    }
-
-    /// Sends SIGTERM and waits for a clean exit.
-    fn terminate(&mut self) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: `kill` has no memory-safety preconditions; `pid` is our own child, not
-        // yet reaped (we hold its `Child`), so the id cannot have been reused.
-        #[allow(unsafe_code)]
-        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(sent, 0);
-        let deadline = Instant::now() + TIMEOUT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "umbrad did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.log.extend(self.lines.try_iter());
-        assert_eq!(status.code(), Some(0), "log: {:#?}", self.log);
-    }
-}
 
 #[test]
 fn umbrad_is_a_peer_of_monerod_and_keeps_its_anchor_across_restarts() {

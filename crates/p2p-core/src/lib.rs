@@ -6,7 +6,7 @@
 //! ```text
 //! transport ─► levin frames ─► wire messages ─► umbra-p2p-core ─► umbra-p2p (peer set, routing)
 //!                                               │
-//!                                               ├─ zone: NetworkZone, ZoneAddr, ClearNet
+//!                                               ├─ zone: NetworkZone, ZoneAddr, ClearNet, HybridNet
 //!                                               ├─ handshake: sans-IO Handshaker + async driver
 //!                                               ├─ connection: per-peer task (sans-IO core + I/O)
 //!                                               └─ client: Client<Z>, tower::Service per peer
@@ -21,12 +21,14 @@
 mod client;
 pub mod connection;
 pub mod handshake;
+mod hybrid;
 pub mod latency;
 mod peer;
 mod peer_list;
 pub mod zone;
 
 pub use client::{Client, ConnectionInfo, NotifyError, PeerError, PeerStats, ResponseFuture};
+pub use hybrid::HybridNet;
 pub use peer::Direction;
 pub use peer_list::{
     FilteredPeerList, MAX_PEER_LIST_LEN, PeerCandidate, PeerListTooLong, filter_peer_list,

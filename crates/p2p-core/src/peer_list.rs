@@ -33,7 +33,7 @@ impl<A: ZoneAddr> PeerCandidate<A> {
     #[must_use]
     pub fn from_wire(entry: &PeerListEntry) -> Option<Self> {
         Some(Self {
-            addr: A::from_wire(&entry.adr)?,
+            addr: A::from_entry(entry)?,
             id: entry.id,
             last_seen: entry.last_seen,
             pruning_seed: entry.pruning_seed,
@@ -42,10 +42,22 @@ impl<A: ZoneAddr> PeerCandidate<A> {
         })
     }
 
-    /// The entry as peer lists carry it.
+    /// The entry as peer lists carry it to a peer at `to`: what the zone keeps beyond the
+    /// address (an Umbra peer's key) only when `to` [is authenticated](ZoneAddr::is_authenticated).
+    #[must_use]
+    pub fn to_wire_for(&self, to: &A) -> PeerListEntry {
+        let mut entry = self.to_wire();
+        if !to.is_authenticated() {
+            entry.umbra_key = None;
+            entry.umbra_transports = None;
+        }
+        entry
+    }
+
+    /// The entry as peer lists and the peers file carry it, everything included.
     #[must_use]
     pub fn to_wire(&self) -> PeerListEntry {
-        PeerListEntry {
+        let mut entry = PeerListEntry {
             adr: self.addr.to_wire(),
             id: self.id,
             last_seen: self.last_seen,
@@ -54,7 +66,9 @@ impl<A: ZoneAddr> PeerCandidate<A> {
             rpc_credits_per_hash: self.rpc_credits_per_hash,
             umbra_key: None,
             umbra_transports: None,
-        }
+        };
+        self.addr.write_entry(&mut entry);
+        entry
     }
 }
 

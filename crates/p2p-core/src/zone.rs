@@ -16,7 +16,7 @@ use std::{
 };
 
 use umbra_transport::{Tcp, Transport};
-use umbra_wire::NetworkAddress;
+use umbra_wire::{BasicNodeData, NetworkAddress, PeerListEntry};
 
 /// An address on one zone.
 pub trait ZoneAddr:
@@ -27,6 +27,35 @@ pub trait ZoneAddr:
 
     /// The address of a peer-list entry, if it belongs to this zone.
     fn from_wire(addr: &NetworkAddress) -> Option<Self>;
+
+    /// The address a peer-list entry describes, with whatever else the zone reads from the
+    /// entry (an Umbra peer's key). By default [`ZoneAddr::from_wire`] of its `adr`.
+    fn from_entry(entry: &PeerListEntry) -> Option<Self> {
+        Self::from_wire(&entry.adr)
+    }
+
+    /// Writes what the zone keeps beyond the address into a peer-list entry (an Umbra
+    /// peer's key); by default nothing. See [`ZoneAddr::is_authenticated`] for who may
+    /// receive it.
+    fn write_entry(&self, entry: &mut PeerListEntry) {
+        let _ = entry;
+    }
+
+    /// Whether a connection at this address is encrypted and its peer authenticated by
+    /// key, so that what [`ZoneAddr::write_entry`] adds (other peers' keys) may be sent to
+    /// it. By default no: on plain levin, peer lists carry addresses only.
+    fn is_authenticated(&self) -> bool {
+        false
+    }
+
+    /// A better address for the peer that sent `node_data` on a connection at this
+    /// address: an Umbra peer met over plain levin, reachable encrypted next time. By
+    /// default none.
+    #[must_use]
+    fn upgraded(&self, node_data: &BasicNodeData) -> Option<Self> {
+        let _ = node_data;
+        None
+    }
 
     /// The port.
     fn port(&self) -> u16;

@@ -56,7 +56,7 @@ struct Directory {
 }
 
 impl PeerDirectory<Zone> for Directory {
-    fn peers_to_share(&self) -> Vec<PeerListEntry> {
+    fn peers_to_share(&self, _: &SocketAddr) -> Vec<PeerListEntry> {
         vec![PeerListEntry {
             adr: NetworkAddress::from("1.2.3.4:18080".parse::<SocketAddr>().unwrap()),
             id: 9,

@@ -51,7 +51,7 @@ fn core_sync(height: u64) -> CoreSyncData {
 struct Directory;
 
 impl PeerDirectory<Zone> for Directory {
-    fn peers_to_share(&self) -> Vec<PeerListEntry> {
+    fn peers_to_share(&self, _: &SocketAddr) -> Vec<PeerListEntry> {
         Vec::new()
     }
     fn heard_of(&self, _: &SocketAddr, _: FilteredPeerList<SocketAddr>) {}

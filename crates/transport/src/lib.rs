@@ -42,6 +42,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "noise")]
+pub mod hybrid;
 #[cfg(any(feature = "noise", feature = "quic"))]
 mod keyed;
 pub mod memory;

@@ -94,8 +94,10 @@ impl tower::Service<ProtocolRequest> for NothingToServe {
 /// Where a connection gets the peer list it shares and reports what it learns; the
 /// address book, in a node. Calls are synchronous and must be quick.
 pub trait PeerDirectory<Z: NetworkZone>: Clone + Send + Sync + 'static {
-    /// Up to 250 peers to put in our timed-sync answers.
-    fn peers_to_share(&self) -> Vec<PeerListEntry>;
+    /// Up to 250 peers to put in our handshake and timed-sync answers to the peer at `to`
+    /// (see [`PeerCandidate::to_wire_for`](crate::PeerCandidate::to_wire_for): keys go only
+    /// to authenticated peers).
+    fn peers_to_share(&self, to: &Z::Addr) -> Vec<PeerListEntry>;
     /// The peer at `from` told us about these peers (already filtered).
     fn heard_of(&self, from: &Z::Addr, peers: FilteredPeerList<Z::Addr>);
     /// The peer at `addr` misbehaved: add `score` towards a ban (100 bans).

@@ -232,7 +232,7 @@ where
                 Event::AnswerTimedSync => {
                     let response = TimedSyncResponse {
                         payload_data: self.ours.core_sync.borrow().clone(),
-                        local_peerlist_new: self.directory.peers_to_share(),
+                        local_peerlist_new: self.directory.peers_to_share(&self.info.addr),
                     };
                     self.send(Message::Response(AdminResponse::TimedSync(response)))
                         .await?;

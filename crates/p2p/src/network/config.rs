@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use umbra_p2p_core::{
     connection::ConnectionConfig,
-    handshake::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_PING_BACK_TIMEOUT},
+    handshake::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_PING_BACK_TIMEOUT, UmbraAdvert},
 };
 use umbra_wire::network_id;
 
@@ -91,6 +91,10 @@ pub struct NetworkConfig<A> {
     /// Routing settings of the peer set. Its `max_peers` is raised to at least
     /// `in_peers + out_peers` when the network starts.
     pub peer_set: PeerSetConfig,
+    /// Our identity key and Umbra transports, advertised in every handshake (extra fields
+    /// monerod ignores), so that Umbra peers met over plain levin connect encrypted next
+    /// time. `None` (the default) advertises nothing.
+    pub umbra: Option<UmbraAdvert>,
 }
 
 impl<A> NetworkConfig<A> {
@@ -119,6 +123,7 @@ impl<A> NetworkConfig<A> {
             save_interval: Duration::from_secs(10 * 60),
             connection: ConnectionConfig::default(),
             peer_set: PeerSetConfig::default(),
+            umbra: None,
         }
     }
 }

@@ -72,11 +72,11 @@ impl<Z: NetworkZone> BookDirectory<Z> {
 }
 
 impl<Z: NetworkZone> PeerDirectory<Z> for BookDirectory<Z> {
-    fn peers_to_share(&self) -> Vec<PeerListEntry> {
+    fn peers_to_share(&self, to: &Z::Addr) -> Vec<PeerListEntry> {
         self.book
             .white_peers_for_sharing(MAX_PEER_LIST_LEN)
             .iter()
-            .map(umbra_p2p_core::PeerCandidate::to_wire)
+            .map(|peer| peer.to_wire_for(to))
             .collect()
     }
 

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{debug, warn};
 use umbra_p2p_core::{
-    NetworkZone, PeerCandidate,
+    NetworkZone, PeerCandidate, ZoneAddr,
     connection::{PeerDirectory, ProtocolHandler, counted},
     handshake::{Handshake, Handshaker, handshake, now, ping_back},
 };
@@ -95,7 +95,7 @@ async fn inbound_connection<Z, H, R, W>(
     let machine = Handshaker::inbound(
         config.clone(),
         core_sync,
-        shared.directory.peers_to_share(),
+        shared.directory.peers_to_share(&addr),
         addr.clone(),
         now(),
     );
@@ -125,6 +125,10 @@ async fn inbound_connection<Z, H, R, W>(
         }
     };
     if let Some(advertised) = handshaken.outcome.ping_back.clone() {
+        // An Umbra peer met over plain levin is pinged back (and recorded) encrypted.
+        let advertised = advertised
+            .upgraded(&handshaken.outcome.node_data)
+            .unwrap_or(advertised);
         start_ping_back(&shared, advertised, &handshaken.outcome);
     }
     if let Some(joined) = join(&shared, handshaken, bytes, &config) {

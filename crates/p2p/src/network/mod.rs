@@ -120,6 +120,7 @@ impl<Z: NetworkZone, H> Shared<Z, H> {
         HandshakeConfig {
             allow_local_addresses: self.config.allow_local,
             timeout: self.config.handshake_timeout,
+            umbra: self.config.umbra,
             ..HandshakeConfig::for_zone::<Z>(
                 self.config.network_id,
                 node_id_for_connection::<Z>(self.node_id),
@@ -169,6 +170,9 @@ pub struct NetworkStatus {
     pub dialling: usize,
     /// The highest chain any peer claims, if there are peers.
     pub best_peer_height: Option<u64>,
+    /// Peers (either direction) on an encrypted, key-authenticated connection
+    /// ([`ZoneAddr::is_authenticated`]).
+    pub encrypted: usize,
     /// The address book's sizes.
     pub book: BookStats,
 }
@@ -177,10 +181,11 @@ impl fmt::Display for NetworkStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "peers out {} in {} (dialling {}, inbound handshakes {}), best peer height {}, \
-             white {} gray {} anchors {} bans {}",
+            "peers out {} in {} encrypted {} (dialling {}, inbound handshakes {}), best peer \
+             height {}, white {} gray {} anchors {} bans {}",
             self.outbound,
             self.inbound,
+            self.encrypted,
             self.dialling,
             self.inbound_handshakes,
             self.best_peer_height
@@ -335,7 +340,9 @@ impl<Z: NetworkZone> Network<Z> {
     #[must_use]
     pub fn status(&self) -> NetworkStatus {
         let counts = self.peers.counts();
-        let best_peer_height = self.peers.peers().iter().map(|p| p.height).max();
+        let peers = self.peers.peers();
+        let best_peer_height = peers.iter().map(|p| p.height).max();
+        let encrypted = peers.iter().filter(|p| p.addr.is_authenticated()).count();
         let (_, inbound_handshakes) = self.counters.slots.inbound();
         NetworkStatus {
             inbound: counts.inbound,
@@ -343,6 +350,7 @@ impl<Z: NetworkZone> Network<Z> {
             inbound_handshakes,
             dialling: self.counters.dialling.load(Ordering::Acquire),
             best_peer_height,
+            encrypted,
             book: self.book.stats(),
         }
     }

@@ -29,9 +29,11 @@ use tokio::{
 };
 use tracing::{debug, info};
 use umbra_p2p_core::{
-    NetworkZone, PeerCandidate,
-    connection::{PeerDirectory, ProtocolHandler, counted},
-    handshake::{HandshakeError, handshake_outbound},
+    NetworkZone, PeerCandidate, ZoneAddr,
+    connection::{ByteCounters, Counted, PeerDirectory, ProtocolHandler, counted},
+    handshake::{
+        HandshakeConfig, HandshakeError, HandshakeOutcome, Handshaken, handshake_outbound,
+    },
 };
 use umbra_transport::Transport;
 
@@ -345,6 +347,11 @@ impl<Z: NetworkZone, H> Drop for Dialling<'_, Z, H> {
 }
 
 /// One outbound connection: dial, handshake, then run until it closes.
+///
+/// A plain handshake with an Umbra peer (its node data carries a key, see
+/// [`ZoneAddr::upgraded`]) records the keyed address in the book, closes the plaintext
+/// connection and connects again over the encrypted transport: an Umbra peer is met in
+/// plaintext at most once.
 async fn outbound_connection<Z, H>(
     shared: Arc<Shared<Z, H>>,
     candidate: PeerCandidate<Z::Addr>,
@@ -354,46 +361,31 @@ where
     Z: NetworkZone,
     H: ProtocolHandler + Sync,
 {
-    let addr = candidate.addr.clone();
-    let dialling = Dialling(&shared);
-    let config = shared.handshake_config();
-    let core_sync = shared.core_sync.borrow().clone();
-    let attempt = async {
-        let (reader, writer) = tokio::time::timeout(
-            shared.config.handshake_timeout,
-            shared.transport.dial(&addr),
-        )
-        .await
-        .map_err(|_| DialError::Connect("connect timed out".to_owned()))?
-        .map_err(|e| DialError::Connect(e.to_string()))?;
-        let (reader, writer, bytes) = counted(reader, writer);
-        let handshaken =
-            handshake_outbound(reader, writer, addr.clone(), config.clone(), core_sync)
-                .await
-                .map_err(DialError::Handshake)?;
-        Ok::<_, DialError>((handshaken, bytes))
-    };
-    let result = tokio::select! {
-        () = shared.shutdown.cancelled() => Err(DialError::Connect("shutting down".to_owned())),
-        result = attempt => result,
-    };
-    drop(dialling);
-    let (handshaken, bytes) = match result {
+    let mut addr = candidate.addr.clone();
+    let (mut handshaken, mut bytes, mut config) = match dial(&shared, &addr).await {
         Ok(ok) => ok,
         Err(error) => {
             let how = failed(&shared, &addr, source, &error);
             return Ended { addr, source, how };
         }
     };
+    if let Some(better) = addr.upgraded(&handshaken.outcome.node_data) {
+        shared
+            .book
+            .handshake_succeeded(candidate_of(better.clone(), &handshaken.outcome));
+        drop(handshaken);
+        debug!(zone = Z::NAME, %better, "an Umbra peer met over plain levin: reconnecting encrypted");
+        addr = better;
+        (handshaken, bytes, config) = match dial(&shared, &addr).await {
+            Ok(ok) => ok,
+            Err(error) => {
+                let how = failed(&shared, &addr, source, &error);
+                return Ended { addr, source, how };
+            }
+        };
+    }
     let outcome = &handshaken.outcome;
-    let peer = PeerCandidate {
-        addr: addr.clone(),
-        id: outcome.node_data.peer_id,
-        last_seen: 0,
-        pruning_seed: outcome.core_sync.pruning_seed,
-        rpc_port: outcome.node_data.rpc_port,
-        rpc_credits_per_hash: outcome.node_data.rpc_credits_per_hash,
-    };
+    let peer = candidate_of(addr.clone(), outcome);
     shared.book.handshake_succeeded(peer.clone());
     let list = outcome.peer_list.clone();
     if list.dropped > 0 {
@@ -423,6 +415,57 @@ where
         addr,
         source,
         how: EndedHow::Connected,
+    }
+}
+
+/// A handshaken outbound connection, its byte counters and the handshake settings used.
+type Dialled<Z> = (
+    Handshaken<
+        Counted<<<Z as NetworkZone>::Transport as Transport>::Reader>,
+        Counted<<<Z as NetworkZone>::Transport as Transport>::Writer>,
+        <Z as NetworkZone>::Addr,
+    >,
+    ByteCounters,
+    HandshakeConfig,
+);
+
+/// Connects to `addr` and handshakes (counted as a dial under way), unless shutting down.
+async fn dial<Z, H>(shared: &Shared<Z, H>, addr: &Z::Addr) -> Result<Dialled<Z>, DialError>
+where
+    Z: NetworkZone,
+    H: ProtocolHandler + Sync,
+{
+    let _dialling = Dialling(shared);
+    let config = shared.handshake_config();
+    let core_sync = shared.core_sync.borrow().clone();
+    let attempt = async {
+        let (reader, writer) =
+            tokio::time::timeout(shared.config.handshake_timeout, shared.transport.dial(addr))
+                .await
+                .map_err(|_| DialError::Connect("connect timed out".to_owned()))?
+                .map_err(|e| DialError::Connect(e.to_string()))?;
+        let (reader, writer, bytes) = counted(reader, writer);
+        let handshaken =
+            handshake_outbound(reader, writer, addr.clone(), config.clone(), core_sync)
+                .await
+                .map_err(DialError::Handshake)?;
+        Ok::<_, DialError>((handshaken, bytes, config))
+    };
+    tokio::select! {
+        () = shared.shutdown.cancelled() => Err(DialError::Connect("shutting down".to_owned())),
+        result = attempt => result,
+    }
+}
+
+/// The book entry for the peer of a successful handshake at `addr`.
+fn candidate_of<A>(addr: A, outcome: &HandshakeOutcome<A>) -> PeerCandidate<A> {
+    PeerCandidate {
+        addr,
+        id: outcome.node_data.peer_id,
+        last_seen: 0,
+        pruning_seed: outcome.core_sync.pruning_seed,
+        rpc_port: outcome.node_data.rpc_port,
+        rpc_credits_per_hash: outcome.node_data.rpc_credits_per_hash,
     }
 }
 
