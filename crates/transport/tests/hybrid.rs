@@ -144,3 +144,57 @@ async fn stealth_mode_treats_levin_as_garbage() {
         .unwrap();
     assert_eq!(error.kind(), std::io::ErrorKind::PermissionDenied);
 }
+
+#[tokio::test]
+async fn one_prober_cannot_take_every_place() {
+    let net = MemoryTransport::new();
+    let server = HybridTransport::new(
+        net.with_local_ip("10.0.0.1".parse().unwrap()),
+        Identity::generate(),
+        HybridConfig {
+            max_pending_per_ip: 2,
+            noise: noise::Config {
+                // Long enough to tell "held silent" from "closed at once" on a busy machine.
+                probe_close_delay: DelayRange {
+                    min: Duration::from_secs(3),
+                    max: Duration::from_secs(4),
+                },
+                ..config(true).noise
+            },
+            ..config(true)
+        },
+    );
+    let mut listener = server
+        .listen(&PeerAddr::plain("10.0.0.1:18080".parse().unwrap()))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The prober holds two connections in the silent close ...
+    let prober = net.with_local_ip("10.0.0.66".parse().unwrap());
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (r, mut w) = prober.dial(&addr.socket).await.unwrap();
+        w.write_all(&[0x42; 208]).await.unwrap();
+        held.push((r, w));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ... a third from it is closed at once ...
+    let (mut r, _w) = prober.dial(&addr.socket).await.unwrap();
+    let mut buf = [0u8; 8];
+    let read = tokio::time::timeout(Duration::from_secs(1), r.read(&mut buf))
+        .await
+        .expect("closed at once");
+    assert!(matches!(read, Ok(0)) || read.is_err());
+    assert_eq!(server.stats().overloaded, 1);
+    // ... while a peer from another address is served.
+    let honest = net.with_local_ip("10.0.0.7".parse().unwrap());
+    let (_r, mut w) = honest.dial(&addr.socket).await.unwrap();
+    w.write_all(&LEVIN_SIGNATURE).await.unwrap();
+    let (_reader, _writer, from) = tokio::time::timeout(WAIT, listener.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(from.socket.ip().to_string(), "10.0.0.7");
+    drop(held);
+}

@@ -17,8 +17,9 @@
 //!   garbage), and addresses without a key are never dialled.
 //!
 //! Sniffing and the Noise handshake of inbound connections run in tasks of the listener,
-//! at most [`HybridConfig::max_pending`] at once; beyond that a new connection is closed
-//! at once (and counted).
+//! at most [`HybridConfig::max_pending`] at once and [`HybridConfig::max_pending_per_ip`]
+//! from one address (a refused handshake keeps its place through its silent close);
+//! beyond that a new connection is closed at once (and counted).
 //!
 //! # Example
 //!
@@ -53,11 +54,12 @@ mod io;
 mod prefixed;
 
 use std::{
+    collections::HashMap,
     io as std_io,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     pin::Pin,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     task::{Context, Poll},
@@ -104,10 +106,16 @@ pub struct HybridConfig {
     ///
     /// Default: 10 seconds.
     pub sniff_timeout: Duration,
-    /// Inbound connections being sniffed or in their Noise handshake at once.
+    /// Inbound connections being sniffed, in their Noise handshake, or held silent after
+    /// a failed one (see [`noise::Config::probe_close_delay`]) at once.
     ///
-    /// Default: 64.
+    /// Default: 256.
     pub max_pending: usize,
+    /// The same, from one IP address: a single prober holding connections open in the
+    /// silent close cannot take every place.
+    ///
+    /// Default: 16.
+    pub max_pending_per_ip: usize,
     /// Accepted connections waiting for the consumer of the listener.
     ///
     /// Default: 32.
@@ -122,7 +130,8 @@ impl Default for HybridConfig {
             plain_levin: true,
             prefer_quic: false,
             sniff_timeout: Duration::from_secs(10),
-            max_pending: 64,
+            max_pending: 256,
+            max_pending_per_ip: 16,
             accept_queue: 32,
             noise: noise::Config::default(),
         }
@@ -148,7 +157,8 @@ pub struct HybridStats {
     /// Connections that did neither (garbage, probes, levin in stealth mode, timeouts):
     /// each got silence and a close after a random delay.
     pub refused: u64,
-    /// Connections closed at once because `max_pending` were being sniffed.
+    /// Connections closed at once because `max_pending` (or `max_pending_per_ip` from
+    /// their address) were being sniffed.
     pub overloaded: u64,
 }
 
@@ -177,8 +187,51 @@ struct Inner<B> {
     config: HybridConfig,
     responder: noise::Responder,
     counters: Counters,
+    /// Inbound connections being sniffed, per source IP.
+    pending_per_ip: Mutex<HashMap<IpAddr, usize>>,
     #[cfg(feature = "quic")]
     quic: Option<QuicTransport>,
+}
+
+/// One place of an IP address among the connections being sniffed; given back on drop.
+struct IpPlace<B> {
+    inner: Arc<Inner<B>>,
+    ip: IpAddr,
+}
+
+impl<B> IpPlace<B> {
+    /// A place for `ip`, unless it has `max_pending_per_ip` already.
+    fn take(inner: &Arc<Inner<B>>, ip: IpAddr) -> Option<Self> {
+        let mut pending = inner
+            .pending_per_ip
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let count = pending.entry(ip).or_insert(0);
+        if *count >= inner.config.max_pending_per_ip.max(1) {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            inner: Arc::clone(inner),
+            ip,
+        })
+    }
+}
+
+impl<B> Drop for IpPlace<B> {
+    fn drop(&mut self) {
+        let mut pending = self
+            .inner
+            .pending_per_ip
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = pending.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                pending.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl HybridTransport<Tcp> {
@@ -232,6 +285,7 @@ impl<B: Transport<Addr = SocketAddr>> HybridTransport<B> {
                 config,
                 responder,
                 counters: Counters::default(),
+                pending_per_ip: Mutex::new(HashMap::new()),
                 #[cfg(feature = "quic")]
                 quic,
             }),
@@ -410,11 +464,16 @@ async fn accept_loop<B: Transport<Addr = SocketAddr>>(
             tracing::debug!(%from, "too many inbound connections being sniffed; closed");
             continue;
         };
+        let Some(place) = IpPlace::take(&inner, from.ip()) else {
+            inner.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%from, "too many inbound connections being sniffed from this address; closed");
+            continue;
+        };
         let tx = tx.clone();
         let inner = Arc::clone(&inner);
         sniffing.spawn(async move {
             let accepted = sniff::<B>(reader, writer, from, &inner).await;
-            drop(permit);
+            drop((permit, place));
             if let Some(accepted) = accepted {
                 let _ = tx.send(Ok(accepted)).await;
             }
