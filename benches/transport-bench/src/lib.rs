@@ -235,6 +235,50 @@ where
     }
 }
 
+/// Dials `addr` `streams` times from `client` (on the client side's runtime) and takes
+/// each connection from `listener`, one at a time so that the n-th accepted is the n-th
+/// dialled; every pair is checked end to end ([`check_pair`]). `stack` names the stack in
+/// errors.
+///
+/// # Errors
+/// A dial or accept error, a listener that ends, or `limit` passing at any step.
+pub async fn dial_pairs<T: umbra_transport::Transport>(
+    sides: &Sides,
+    client: &T,
+    listener: &mut T::Listener,
+    addr: &T::Addr,
+    streams: usize,
+    limit: Duration,
+    stack: &str,
+) -> Result<Vec<Pair>> {
+    use futures::StreamExt;
+    let mut pairs = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        let (reader, writer) = {
+            let (client, addr) = (client.clone(), addr.clone());
+            sides::on(&sides.client, limit, &format!("{stack} dial"), async move {
+                client.dial(&addr).await
+            })
+            .await?
+        };
+        let (their_reader, their_writer, _from) =
+            within(limit, &format!("{stack} accept"), async {
+                match listener.next().await {
+                    Some(accepted) => accepted.map_err(BenchError::from),
+                    None => Err(format!("the {stack} listener ended").into()),
+                }
+            })
+            .await?;
+        let mut pair = Pair {
+            client: Box::new(tokio::io::join(reader, writer)) as BoxIo,
+            server: Box::new(tokio::io::join(their_reader, their_writer)) as BoxIo,
+        };
+        check_pair(&mut pair, limit).await?;
+        pairs.push(pair);
+    }
+    Ok(pairs)
+}
+
 /// Writes one byte on `client`, flushes, and reads it on `server`: proves a new pair is
 /// connected end to end (and makes every stack announce a new stream to its peer).
 ///

@@ -4,8 +4,6 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use futures::StreamExt;
-use tokio::io::join;
 use umbra_identity::Identity;
 use umbra_transport::{
     Keyed, LocalAddr, Transport,
@@ -13,9 +11,8 @@ use umbra_transport::{
 };
 
 use crate::{
-    BenchError, BoxIo, Connected, Pair, Result, check_pair,
+    Connected, Result, dial_pairs,
     sides::{Sides, on},
-    within,
 };
 
 /// Opens `streams` QUIC streams (one connection) to a [`QuicTransport`] listener on
@@ -41,30 +38,7 @@ pub async fn connect(sides: &Sides, streams: usize, limit: Duration) -> Result<C
         .await?
     };
     let addr = listener.local_addr()?;
-    let mut pairs = Vec::with_capacity(streams);
-    // One dial at a time, so the n-th accepted stream is the n-th dialled one.
-    for _ in 0..streams {
-        let (reader, writer) = {
-            let (client, addr) = (client.clone(), addr.clone());
-            on(&sides.client, limit, "QUIC dial", async move {
-                client.dial(&addr).await
-            })
-            .await?
-        };
-        let (their_reader, their_writer, _from) = within(limit, "QUIC accept", async {
-            match listener.next().await {
-                Some(accepted) => accepted.map_err(BenchError::from),
-                None => Err("the QUIC listener ended".into()),
-            }
-        })
-        .await?;
-        let mut pair = Pair {
-            client: Box::new(join(reader, writer)) as BoxIo,
-            server: Box::new(join(their_reader, their_writer)) as BoxIo,
-        };
-        check_pair(&mut pair, limit).await?;
-        pairs.push(pair);
-    }
+    let pairs = dial_pairs(sides, &client, &mut listener, &addr, streams, limit, "QUIC").await?;
     let (closing_client, closing_server) = (client.clone(), server.clone());
     Ok(Connected::new(
         pairs,

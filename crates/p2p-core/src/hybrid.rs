@@ -171,6 +171,23 @@ mod tests {
     }
 
     #[test]
+    fn constants_copied_into_the_transport_agree() {
+        // umbra-transport depends on neither umbra-levin nor umbra-wire; its copies are
+        // checked here.
+        assert_eq!(
+            umbra_transport::hybrid::LEVIN_SIGNATURE,
+            umbra_levin::SIGNATURE.to_le_bytes()
+        );
+        // Nor on umbra-wire: its transport flags are the same numbers.
+        use umbra_transport::hybrid::transports;
+        assert_eq!(
+            transports::NOISE_TCP,
+            umbra_wire::umbra_transports::NOISE_TCP
+        );
+        assert_eq!(transports::QUIC, umbra_wire::umbra_transports::QUIC);
+    }
+
+    #[test]
     fn a_plain_handshake_with_an_umbra_peer_upgrades_the_address() {
         let plain = PeerAddr::plain("10.0.0.1:18080".parse().unwrap());
         let key = Identity::generate().public();

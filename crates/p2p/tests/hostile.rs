@@ -17,6 +17,8 @@
     clippy::print_stderr
 )]
 
+mod common;
+
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{
@@ -221,23 +223,9 @@ impl Node {
         &mut self,
         wait: Duration,
         what: &str,
-        mut pick: impl FnMut(&NetworkEvent<SocketAddr>) -> Option<T>,
+        pick: impl FnMut(&NetworkEvent<SocketAddr>) -> Option<T>,
     ) -> T {
-        let deadline = Instant::now() + wait;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
-            match event {
-                Ok(event) => {
-                    if let Some(found) = pick(&event) {
-                        return found;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("events closed"),
-            }
-        }
+        common::event(&mut self.events, wait, what, pick).await
     }
 
     /// The `HandshakeFailed` event of a connection from `from`: its error and ban score.

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     path::Path,
@@ -98,36 +100,14 @@ impl Node {
     async fn wait_for<T>(
         &mut self,
         what: &str,
-        mut pick: impl FnMut(&NetworkEvent<SocketAddr>) -> Option<T>,
+        pick: impl FnMut(&NetworkEvent<SocketAddr>) -> Option<T>,
     ) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
-            match event {
-                Ok(event) => {
-                    if let Some(found) = pick(&event) {
-                        return found;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("events closed"),
-            }
-        }
+        common::event(&mut self.events, WAIT, what, pick).await
     }
 
     /// Waits until `check` holds of the network, polling.
     async fn wait_until(&self, what: &str, check: impl Fn(&Network<Zone>) -> bool) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !check(&self.network) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}: {}",
-                self.network.status()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::until(&self.network, WAIT, what, check).await;
     }
 }
 

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::atomic::Ordering,
@@ -127,35 +129,13 @@ impl Node {
     async fn wait_for<T>(
         &mut self,
         what: &str,
-        mut pick: impl FnMut(&NetworkEvent<PeerAddr>) -> Option<T>,
+        pick: impl FnMut(&NetworkEvent<PeerAddr>) -> Option<T>,
     ) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
-            match event {
-                Ok(event) => {
-                    if let Some(found) = pick(&event) {
-                        return found;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("events closed"),
-            }
-        }
+        common::event(&mut self.events, WAIT, what, pick).await
     }
 
     async fn wait_until(&self, what: &str, check: impl Fn(&Network<Zone>) -> bool) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !check(&self.network) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}: {}",
-                self.network.status()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::until(&self.network, WAIT, what, check).await;
     }
 
     /// The peers this node is connected to: (address, direction).

@@ -15,10 +15,17 @@
 //!
 //! - [`Tcp`]: plain TCP over tokio, with a connect timeout and `TCP_NODELAY`;
 //! - [`memory`]: an in-process transport (`tokio::io::duplex` pipes behind a registry of
-//!   listening addresses), so many peers can run inside one test without sockets.
+//!   listening addresses), so many peers can run inside one test without sockets;
+//! - `noise` (feature `noise`): Umbra's encrypted, authenticated, unfingerprintable
+//!   transport between peers known by key (Noise IK, Elligator2-encoded keys, padding,
+//!   rekeying, probing resistance);
+//! - `quic` (feature `quic`): QUIC (quinn) with the identity key bound to the connection;
+//! - `hybrid` (with `noise`): plain levin and Umbra's transports on one port, the transport
+//!   of a node on the public internet, with a stealth mode.
 //!
-//! Later transports (the encrypted Umbra transport, SOCKS5 for Tor and I2P, QUIC) implement
-//! the same trait; the P2P code above never names a concrete transport.
+//! Addresses of peers known by key are `Keyed` (or `hybrid::PeerAddr`). SOCKS5 for Tor
+//! and I2P will implement the same trait; the P2P code above never names a concrete
+//! transport.
 //!
 //! # Example
 //!

@@ -183,11 +183,11 @@ impl<B> Clone for HybridTransport<B> {
 struct Inner<B> {
     base: B,
     identity: Identity,
-    public: PublicKey,
     config: HybridConfig,
     responder: noise::Responder,
     counters: Counters,
-    /// Inbound connections being sniffed, per source IP.
+    /// Inbound connections being sniffed, per source IP (an entry exists only while one
+    /// is, so at most `max_pending` entries).
     pending_per_ip: Mutex<HashMap<IpAddr, usize>>,
     #[cfg(feature = "quic")]
     quic: Option<QuicTransport>,
@@ -275,13 +275,11 @@ impl<B: Transport<Addr = SocketAddr>> HybridTransport<B> {
         config: HybridConfig,
         #[cfg(feature = "quic")] quic: Option<QuicTransport>,
     ) -> Self {
-        let public = identity.public();
         let responder = noise::Responder::new(&config.noise);
         Self {
             inner: Arc::new(Inner {
                 base,
                 identity,
-                public,
                 config,
                 responder,
                 counters: Counters::default(),
@@ -295,7 +293,7 @@ impl<B: Transport<Addr = SocketAddr>> HybridTransport<B> {
     /// Our public identity key: what peers dial us with.
     #[must_use]
     pub fn public_key(&self) -> PublicKey {
-        self.inner.public
+        self.inner.identity.public()
     }
 
     /// The Umbra transports we accept ([`transports`] flags), to advertise.
@@ -410,7 +408,7 @@ impl<B: Transport<Addr = SocketAddr>> Transport for HybridTransport<B> {
         let mut tasks = JoinSet::new();
         #[cfg(feature = "quic")]
         if let Some(quic) = &self.inner.quic {
-            let listener = quic.listen(&Keyed::new(socket, self.inner.public)).await?;
+            let listener = quic.listen(&Keyed::new(socket, self.public_key())).await?;
             tasks.spawn(forward_quic(listener, tx.clone(), Arc::clone(&self.inner)));
         }
         tasks.spawn(accept_loop(base, tx, Arc::clone(&self.inner)));
@@ -419,7 +417,7 @@ impl<B: Transport<Addr = SocketAddr>> Transport for HybridTransport<B> {
             local: PeerAddr {
                 socket,
                 umbra: Some(UmbraPeer {
-                    key: self.inner.public,
+                    key: self.public_key(),
                     transports: self.transports(),
                 }),
             },
