@@ -60,6 +60,24 @@ const FRAME_PREFIXES: [(u8, u8); 4] = [
     (0x83, 0b0000_1111),
 ];
 
+/// Seeds of the [`Input::ProxyReply`] checks: replies as real proxies send them (SOCKS5
+/// method selections and CONNECT replies, tor control-port replies and events recorded
+/// from tor 0.4.9, SAM replies from i2pd 2.45), each behind a configuration byte (whole
+/// input, and byte by byte).
+pub const PROXY_SEEDS: &[&[u8]] = &[
+    b"\x00\x05\x00\x05\x00\x00\x01\x7f\x00\x00\x01\x1f\x90",
+    b"\x01\x05\x02\x01\x00\x05\x00\x00\x03\x0bexample.org\x00P",
+    b"\x00\x05\x00\x05\xf0\x00\x01\x00\x00\x00\x00\x00\x00",
+    b"\x00\x05\x00\x05\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x1f\x90",
+    b"\x00250-PROTOCOLINFO 1\r\n250-AUTH METHODS=COOKIE,SAFECOOKIE COOKIEFILE=\"/var/lib/tor/control_auth_cookie\"\r\n250-VERSION Tor=\"0.4.9.11\"\r\n250 OK\r\n",
+    b"\x01250-ServiceID=2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid\r\n250-PrivateKey=ED25519-V3:AAAA\r\n250 OK\r\n",
+    b"\x00650 HS_DESC UPLOADED 2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid UNKNOWN $ABCDEF0123456789ABCDEF0123456789ABCDEF01\r\n",
+    b"\x00250+config-text=\r\nSocksPort 9050\r\n.\r\n250 OK\r\n552 Unrecognized key \"nope\"\r\n",
+    b"HELLO REPLY RESULT=OK VERSION=3.3\nSESSION STATUS RESULT=OK DESTINATION=AAAA\n",
+    b"STREAM STATUS RESULT=CANT_REACH_PEER MESSAGE=\"Can't reach peer\"\nNAMING REPLY RESULT=OK NAME=ME VALUE=AAAA\n",
+    b"ukeu3k5oycgaauneqgtnvselmt4yemvoilkln7jpvamvfx7dnkdq.b32.i2p:1",
+];
+
 /// One seed input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seed {
@@ -218,6 +236,14 @@ impl Seeds {
         let mut inputs = match target.input {
             Input::EpeeBody => self.bodies(),
             Input::LevinStream => self.streams(),
+            Input::ProxyReply => PROXY_SEEDS
+                .iter()
+                .enumerate()
+                .map(|(i, bytes)| Seed {
+                    name: format!("proxy-{i:02}"),
+                    bytes: bytes.to_vec(),
+                })
+                .collect(),
         };
         inputs.extend(
             self.regressions

@@ -24,6 +24,9 @@
 //! | [`address_book_peers_file`] | a peers file (`<zone>-peers.epee`) | it has this build's version and zone; it encodes (as the address book saves it), that decodes to an equal file, and the encoding is canonical |
 //! | [`noise_records`] | config and chunking bytes + a program of record operations | see [`noise_records`]: a record stream (honest records, lying headers, flipped bits, cuts, injected, replayed and dropped records) fed in chunks: the decoder accepts only a prefix of what was sealed, in order, never buffers more than a record, and an untouched stream decodes exactly |
 //! | [`noise_handshake`] | mode and seed bytes + bytes or a mask | the responder reading msg1 and the initiator reading msg2: raw bytes never authenticate, a genuine message with a mask is accepted exactly when the mask only flips the representative's random top bits, an accepted msg1 is refused as a replay the second time |
+//! | [`socks_reply`] | a config byte + what a SOCKS5 proxy sends | see [`tor::socks_reply`]: the parsers never ask for more than a reply can hold, what parses re-encodes to its bytes, the client handshake buffers at most one reply, and the chunking changes nothing |
+//! | [`tor_control_reply`] | a config byte + what tor's control port sends | see [`tor::tor_control_reply`]: buffering stays within the line limit, the chunking changes nothing, every reply re-encodes to bytes that parse back to it |
+//! | [`sam_reply`] | what an I2P SAM bridge sends | see [`i2p::sam_reply`]: lines stay bounded, replies, addresses, destinations and keys re-encode to what was parsed |
 //! | `wire_*` (17) | a message body | the message has the command and kind it was decoded with, and encode → decode gives an equal [`Message`] whose encoding is canonical |
 //!
 //! "Canonical" means what monerod writes: read back as a dynamic [`Section`], the bytes
@@ -40,7 +43,7 @@
 //! for target in umbra_fuzz::TARGETS {
 //!     (target.check)(b"\x01\x21\x01\x01 not a message");
 //! }
-//! assert_eq!(umbra_fuzz::TARGETS.len(), 23);
+//! assert_eq!(umbra_fuzz::TARGETS.len(), 26);
 //! ```
 
 // Panics ARE the fuzz oracle in this crate: every `assert!` and `panic!` here states a
@@ -50,6 +53,11 @@
 #![allow(clippy::panic)]
 
 pub mod corpus;
+pub mod i2p;
+pub mod tor;
+
+pub use i2p::sam_reply;
+pub use tor::{socks_reply, tor_control_reply};
 
 use std::fmt::{Debug, Write as _};
 
@@ -79,6 +87,10 @@ pub enum Input {
     EpeeBody,
     /// Two configuration bytes and a levin byte stream; see [`levin_stream`].
     LevinStream,
+    /// A configuration byte and what a proxy or router sends on a local control
+    /// connection (SOCKS5, tor's control port, a SAM bridge); seeded with
+    /// [`corpus::PROXY_SEEDS`].
+    ProxyReply,
 }
 
 /// One fuzz target: a check and what it takes.
@@ -158,6 +170,13 @@ macro_rules! wire_checks {
             },
             Target { name: "noise_records", input: Input::EpeeBody, check: noise_records },
             Target { name: "noise_handshake", input: Input::EpeeBody, check: noise_handshake },
+            Target { name: "socks_reply", input: Input::ProxyReply, check: socks_reply },
+            Target {
+                name: "tor_control_reply",
+                input: Input::ProxyReply,
+                check: tor_control_reply,
+            },
+            Target { name: "sam_reply", input: Input::ProxyReply, check: sam_reply },
             $(Target { name: stringify!($name), input: Input::EpeeBody, check: $name },)*
         ];
     };

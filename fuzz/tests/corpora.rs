@@ -203,7 +203,7 @@ fn there_is_one_wire_check_per_message_and_kind() {
     assert_eq!(WIRE_TARGETS.len(), 17);
     let names: BTreeSet<&str> = TARGETS.iter().map(|t| t.name).collect();
     assert_eq!(names.len(), TARGETS.len(), "target names are unique");
-    assert_eq!(TARGETS.len(), 6 + WIRE_TARGETS.len());
+    assert_eq!(TARGETS.len(), 9 + WIRE_TARGETS.len());
 }
 
 /// Every check has a cargo-fuzz target (and a `[[bin]]` for it), and nothing else does.
@@ -383,6 +383,16 @@ fn arbitrary_input(target: &Target) -> BoxedStrategy<Vec<u8>> {
                 stream.extend_from_slice(&umbra_levin::SIGNATURE.to_le_bytes());
                 stream.extend(tail);
                 stream
+            }),
+        ]
+        .boxed(),
+        // Text protocols: arbitrary bytes, and printable lines behind a config byte.
+        Input::ProxyReply => prop_oneof![
+            bytes,
+            (any::<u8>(), "[ -~]{0,200}\r?\n").prop_map(|(config, line)| {
+                let mut input = vec![config];
+                input.extend_from_slice(line.as_bytes());
+                input
             }),
         ]
         .boxed(),

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser, ValueEnum};
 
 use crate::config::{
-    ConfigError, ConfigLayer, LogFilter, LogFormat, LogLayer, Network, P2pLayer, PeerAddr,
+    AnonymousInbound, ConfigError, ConfigLayer, LogFilter, LogFormat, LogLayer, Network, P2pLayer,
+    PeerAddr, TorLayer, TorMode, TxProxy,
 };
 
 /// `umbrad --version`: the version and how it was built.
@@ -132,6 +133,27 @@ pub struct Cli {
     /// [default: off]
     #[arg(long)]
     pub prefer_quic: bool,
+    /// Run the P2P network over Tor too: "embedded" (Umbra's own Tor client, no daemon)
+    /// or "system" (a tor daemon's SOCKS and control ports) [config: tor.mode]
+    /// [default: off]
+    #[arg(long, value_enum, value_name = "MODE", env = "UMBRA_TOR")]
+    pub tor: Option<TorMode>,
+    /// The system tor's SOCKS port [config: tor.socks] [default: 127.0.0.1:9050]
+    #[arg(long, value_name = "IP:PORT")]
+    pub tor_socks: Option<std::net::SocketAddr>,
+    /// The system tor's control port, to create our onion service [config: tor.control]
+    /// [default: 127.0.0.1:9051]
+    #[arg(long, value_name = "IP:PORT")]
+    pub tor_control: Option<std::net::SocketAddr>,
+    /// monerod's spelling of a system tor: tor,IP:PORT or tor,IP:PORT,MAX (the SOCKS port and the
+    /// most outbound Tor connections); sets tor.mode = "system"
+    #[arg(long, value_name = "tor,IP:PORT[,MAX]")]
+    pub tx_proxy: Option<TxProxy>,
+    /// monerod's spelling of an onion service set up in torrc: ONION:PORT,IP:PORT,MAX
+    /// (our onion address, the local port tor forwards to, the most inbound Tor
+    /// connections) [config: tor.anonymous_inbound]
+    #[arg(long, value_name = "ONION:PORT,IP:PORT[,MAX]")]
+    pub anonymous_inbound: Option<AnonymousInbound>,
     /// Print this node's public identity key (what Umbra peers dial it with, as
     /// KEY@HOST:PORT), creating the identity if there is none, then exit
     #[arg(long, conflicts_with_all = ["generate_config", "print_config", "backup_identity", "restore_identity"])]
@@ -209,7 +231,29 @@ impl Cli {
                 format: self.log_format,
                 status_interval: self.status_interval,
             },
+            tor: self.tor_layer(),
         })
+    }
+
+    /// The Tor flags as a config layer: `--tx-proxy` means a system tor at that SOCKS
+    /// port, `--anonymous-inbound` an onion service configured in torrc.
+    fn tor_layer(&self) -> TorLayer {
+        let mode = self.tor.or_else(|| self.tx_proxy.map(|_| TorMode::System));
+        TorLayer {
+            mode,
+            socks: self.tor_socks.or(self.tx_proxy.map(|proxy| proxy.socks)),
+            control: self.tor_control,
+            out_peers: self.tx_proxy.and_then(|proxy| proxy.max),
+            in_peers: self.anonymous_inbound.and_then(|inbound| inbound.max),
+            anonymous_inbound: self.anonymous_inbound.map(|inbound| {
+                let mut text = format!("{},{}", inbound.onion, inbound.local);
+                if let Some(max) = inbound.max {
+                    text.push_str(&format!(",{max}"));
+                }
+                text
+            }),
+            ..TorLayer::default()
+        }
     }
 
     /// The network chosen by `--testnet`, `--stagenet` or `--regtest` (clap lets through
@@ -326,8 +370,44 @@ mod tests {
                     format: Some(LogFormat::Compact),
                     status_interval: Some(9),
                 },
+                tor: TorLayer::default(),
             }
         );
+    }
+
+    #[test]
+    fn monerod_tor_flags_become_the_tor_layer() {
+        let onion = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion";
+        let inbound = format!("{onion}:18083,127.0.0.1:28083,25");
+        let tor = layer(&[
+            "--tx-proxy",
+            "tor,127.0.0.1:9150,6",
+            "--anonymous-inbound",
+            &inbound,
+            "--tor-control",
+            "127.0.0.1:9151",
+        ])
+        .tor;
+        assert_eq!(tor.mode, Some(TorMode::System));
+        assert_eq!(tor.socks, Some("127.0.0.1:9150".parse().unwrap()));
+        assert_eq!(tor.control, Some("127.0.0.1:9151".parse().unwrap()));
+        assert_eq!(tor.out_peers, Some(6));
+        assert_eq!(tor.in_peers, Some(25));
+        assert_eq!(tor.anonymous_inbound.as_deref(), Some(inbound.as_str()));
+        // --tor picks the back-end; the SOCKS port then comes from --tor-socks.
+        let tor = layer(&["--tor", "embedded"]).tor;
+        assert_eq!(tor.mode, Some(TorMode::Embedded));
+        assert_eq!(tor.socks, None);
+        for bad in [
+            vec!["--tx-proxy", "i2p,127.0.0.1:1"],
+            vec!["--anonymous-inbound", "x.onion:1,127.0.0.1:2"],
+            vec!["--tor", "sometimes"],
+        ] {
+            assert!(
+                Cli::try_parse_from(std::iter::once("umbrad").chain(bad.iter().copied())).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

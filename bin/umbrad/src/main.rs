@@ -27,6 +27,7 @@ mod config;
 mod identity;
 mod logging;
 mod node;
+mod tor;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

@@ -17,11 +17,14 @@ use umbra_transport::{
     Tcp,
     hybrid::{HybridConfig, HybridTransport, PeerAddr as ZonePeer},
     quic::{QuicConfig, QuicTransport},
+    tor::TorAddr,
 };
+use umbra_wire::CoreSyncData;
 
 use crate::chain::genesis_claim;
-use crate::config::{Config, PeerAddr};
+use crate::config::{Config, PeerAddr, TorMode};
 use crate::identity;
+use crate::tor::TorZone;
 
 /// The clearnet zone: plain levin for monerod, Umbra's encrypted transports for Umbra
 /// peers, on one port.
@@ -55,6 +58,17 @@ pub enum NodeError {
     /// The QUIC transport could not be set up.
     #[error("cannot set up QUIC: {0}")]
     Quic(#[from] umbra_transport::quic::QuicError),
+    /// The Tor zone could not be set up.
+    #[error("cannot set up the Tor zone: {0}")]
+    Tor(#[from] crate::tor::TorSetupError),
+    /// The Tor zone could not start.
+    #[error("cannot start the Tor zone (listening on {addr}): {source}")]
+    TorListen {
+        /// Our onion address.
+        addr: String,
+        /// The I/O error.
+        source: io::Error,
+    },
     /// The P2P listener could not be bound.
     #[error("cannot listen for peers on {addr}: {source}")]
     Listen {
@@ -115,8 +129,10 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
     }
     // Our chain, as peers are told it; the chain-sync issue will keep it current.
     let (_chain, core_sync) = watch::channel(genesis_claim(config.network));
+    let core_sync_tor = core_sync.clone();
     let transport = transport(config, identity)?;
-    let network_config = network_config(config, &transport).await;
+    let (clearnet_peers, onion_peers) = split_peers(config);
+    let network_config = network_config(config, &transport, &clearnet_peers).await;
     let listen = config.p2p.listen_addr();
     let network = Network::<Zone>::start(NetworkSetup {
         config: network_config,
@@ -131,6 +147,11 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
         addr: listen,
         source,
     })?;
+    let tor = if config.tor.mode == TorMode::Off {
+        None
+    } else {
+        Some(start_tor(config, onion_peers, &node_ids, core_sync_tor).await?)
+    };
     let mut status = tokio::time::interval(Duration::from_secs(config.log.status_interval));
     status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first tick is immediate: skip it, nothing has happened yet.
@@ -138,10 +159,21 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
     let signal = loop {
         tokio::select! {
             signal = shutdown.recv() => break signal,
-            _ = status.tick() => info!(zone = "clearnet", "status: {}", network.status()),
+            _ = status.tick() => {
+                info!(zone = "clearnet", "status: {}", network.status());
+                if let Some(tor) = &tor {
+                    info!(zone = "tor", "status: {}", tor.status());
+                }
+            }
         }
     };
     info!("received {signal}, shutting down");
+    if let Some(tor) = tor {
+        match tor.shutdown().await {
+            Ok(()) => info!(zone = "tor", "address book saved"),
+            Err(error) => warn!(zone = "tor", %error, "the address book could not be saved"),
+        }
+    }
     match network.shutdown().await {
         Ok(()) => info!("address book saved"),
         Err(error) => warn!(%error, "the address book could not be saved"),
@@ -174,6 +206,7 @@ fn transport(config: &Config, identity: Identity) -> Result<HybridTransport<Tcp>
 async fn network_config(
     config: &Config,
     transport: &HybridTransport<Tcp>,
+    add_peers: &[PeerAddr],
 ) -> NetworkConfig<ZonePeer> {
     let p2p = &config.p2p;
     let mut network = NetworkConfig::new(config.network.network_id());
@@ -186,9 +219,9 @@ async fn network_config(
     network.in_peers = p2p.in_peers;
     network.max_connections_per_host = p2p.max_connections_per_ip;
     network.allow_local = p2p.allow_local_ip;
-    network.seed_peers = resolve(&p2p.add_peers).await;
-    network.exclusive_nodes = resolve(&p2p.exclusive_nodes).await;
-    network.priority_nodes = resolve(&p2p.priority_nodes).await;
+    network.seed_peers = resolve(add_peers).await;
+    network.exclusive_nodes = resolve(&clearnet_only(&p2p.exclusive_nodes)).await;
+    network.priority_nodes = resolve(&clearnet_only(&p2p.priority_nodes)).await;
     // monerod's seed nodes: a fresh node's way in, dialled only with nothing else to dial
     // (plain levin: never in stealth mode).
     if network.exclusive_nodes.is_empty() && !p2p.stealth {
@@ -200,6 +233,92 @@ async fn network_config(
             .collect();
     }
     network
+}
+
+/// Splits `--add-peer` addresses by zone: onion addresses go to the Tor zone and are
+/// never looked up in the DNS (that would tell the resolver which onion we want), I2P
+/// addresses are skipped (the I2P zone is not in umbrad yet), the rest is clearnet.
+fn split_peers(config: &Config) -> (Vec<PeerAddr>, Vec<ZonePeer<TorAddr>>) {
+    let mut clearnet = Vec::new();
+    let mut onion = Vec::new();
+    for peer in &config.p2p.add_peers {
+        if is_onion(peer) {
+            if config.tor.mode == TorMode::Off {
+                warn!(%peer, "an onion peer, but the Tor zone is off (--tor); skipped");
+                continue;
+            }
+            match crate::config::parse_onion_peer(&peer.to_string()) {
+                Ok(addr) => onion.push(addr),
+                Err(error) => warn!(%error, "skipped"),
+            }
+        } else if is_i2p(peer) {
+            warn!(%peer, "an I2P peer, but umbrad has no I2P zone yet; skipped");
+        } else {
+            clearnet.push(peer.clone());
+        }
+    }
+    (clearnet, onion)
+}
+
+/// `peers` without onion and I2P addresses (exclusive and priority nodes are clearnet's;
+/// an anonymous address there is skipped, never looked up).
+fn clearnet_only(peers: &[PeerAddr]) -> Vec<PeerAddr> {
+    peers
+        .iter()
+        .filter(|peer| {
+            let anonymous = is_onion(peer) || is_i2p(peer);
+            if anonymous {
+                warn!(%peer, "anonymous-network addresses are not clearnet nodes; skipped");
+            }
+            !anonymous
+        })
+        .cloned()
+        .collect()
+}
+
+fn is_onion(peer: &PeerAddr) -> bool {
+    peer.host().to_ascii_lowercase().ends_with(".onion")
+}
+
+fn is_i2p(peer: &PeerAddr) -> bool {
+    peer.host().to_ascii_lowercase().ends_with(".i2p")
+}
+
+/// Starts the Tor zone. Tor being down is not an error: the zone keeps trying.
+async fn start_tor(
+    config: &Config,
+    onion_peers: Vec<ZonePeer<TorAddr>>,
+    node_ids: &NodeIds,
+    core_sync: watch::Receiver<CoreSyncData>,
+) -> Result<Network<TorZone>, NodeError> {
+    let setup = crate::tor::setup(config, onion_peers)?;
+    info!(backend = setup.kind, "starting the Tor zone");
+    if let Some(arti) = setup.embedded.clone() {
+        tokio::spawn(crate::tor::bootstrap(arti));
+    }
+    let book_config = AddressBookConfig {
+        data_dir: Some(config.data_dir.clone()),
+        allow_local: false,
+        ..AddressBookConfig::default()
+    };
+    let (book, report) = AddressBook::<TorZone>::load_with_report(book_config, SystemTime::now());
+    if let LoadReport::Loaded { path, stats, .. } = &report {
+        info!(zone = "tor", path = %path.display(), white = stats.white, gray = stats.gray, "address book loaded");
+    }
+    let listen = setup.network.listen;
+    Network::<TorZone>::start(NetworkSetup {
+        config: setup.network,
+        transport: setup.transport,
+        address_book: AddressBookHandle::new(book),
+        core_sync,
+        handler: NothingToServe,
+        node_id: node_ids.fresh(),
+    })
+    .await
+    .map_err(|source| NodeError::TorListen {
+        addr: listen.map_or_else(|| "none".to_owned(), |addr| addr.to_string()),
+        source,
+    })
 }
 
 /// The addresses of `peers`: IP addresses as they are, names looked up (every address a

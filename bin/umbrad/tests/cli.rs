@@ -633,6 +633,14 @@ prefer_quic = false
 level = 0
 format = "text"
 status_interval = 1
+
+[tor]
+mode = "embedded"
+socks = "127.0.0.1:1"
+control = "127.0.0.1:2"
+anonymous_inbound = ""
+out_peers = 1
+in_peers = 1
 "#,
     )
     .unwrap();
@@ -671,6 +679,12 @@ status_interval = 1
             "compact",
             "--status-interval",
             "6",
+            "--tx-proxy",
+            "tor,127.0.0.1:7,9",
+            "--tor-control",
+            "127.0.0.1:8",
+            "--anonymous-inbound",
+            "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:18083,127.0.0.1:28083,10",
         ],
     ));
     let expected: toml::Table = format!(
@@ -696,6 +710,20 @@ prefer_quic = true
 level = "debug"
 format = "compact"
 status_interval = 6
+
+[tor]
+mode = "system"
+socks = "127.0.0.1:7"
+control = "127.0.0.1:8"
+inbound = true
+onion_port = 18083
+anonymous_inbound = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:18083,127.0.0.1:28083,10"
+add_peers = []
+out_peers = 9
+in_peers = 10
+authorities = []
+fallbacks = []
+allow_local = false
 "#,
         data_dir.display()
     )

@@ -47,7 +47,7 @@ impl<T: Transport<Addr = PeerAddr>> NetworkZone for HybridNet<T> {
 
 impl ZoneAddr for PeerAddr {
     fn to_wire(&self) -> NetworkAddress {
-        NetworkAddress::from(self.socket)
+        NetworkAddress::from(self.addr)
     }
 
     fn from_wire(addr: &NetworkAddress) -> Option<Self> {
@@ -57,16 +57,13 @@ impl ZoneAddr for PeerAddr {
     fn from_entry(entry: &PeerListEntry) -> Option<Self> {
         let socket = entry.adr.socket_addr()?;
         Some(Self {
-            socket,
+            addr: socket,
             umbra: umbra_peer(entry.umbra_key.as_ref(), entry.umbra_transports),
         })
     }
 
     fn write_entry(&self, entry: &mut PeerListEntry) {
-        if let Some(peer) = &self.umbra {
-            entry.umbra_key = Some(peer.key.to_bytes());
-            entry.umbra_transports = Some(peer.transports);
-        }
+        write_umbra_peer(self.umbra.as_ref(), entry);
     }
 
     fn is_authenticated(&self) -> bool {
@@ -79,13 +76,13 @@ impl ZoneAddr for PeerAddr {
         }
         let umbra = umbra_peer(node_data.umbra_key.as_ref(), node_data.umbra_transports)?;
         Some(Self {
-            socket: self.socket,
+            addr: self.addr,
             umbra: Some(umbra),
         })
     }
 
     fn port(&self) -> u16 {
-        self.socket.port()
+        self.addr.port()
     }
 
     fn with_port(&self, port: u16) -> Self {
@@ -93,17 +90,25 @@ impl ZoneAddr for PeerAddr {
     }
 
     fn ban_key(&self) -> Self {
-        Self::plain(SocketAddr::new(self.socket.ip(), 0))
+        Self::plain(SocketAddr::new(self.addr.ip(), 0))
     }
 
     fn is_routable(&self, allow_local: bool) -> bool {
-        self.socket.is_routable(allow_local)
+        self.addr.is_routable(allow_local)
+    }
+}
+
+/// Writes an Umbra peer's key and transports into a peer-list entry.
+pub(crate) fn write_umbra_peer(peer: Option<&UmbraPeer>, entry: &mut PeerListEntry) {
+    if let Some(peer) = peer {
+        entry.umbra_key = Some(peer.key.to_bytes());
+        entry.umbra_transports = Some(peer.transports);
     }
 }
 
 /// An Umbra peer from a key and transports a peer sent: a usable key and at least one
 /// transport we know, else none (the address stays plain).
-fn umbra_peer(key: Option<&[u8; 32]>, transports: Option<u32>) -> Option<UmbraPeer> {
+pub(crate) fn umbra_peer(key: Option<&[u8; 32]>, transports: Option<u32>) -> Option<UmbraPeer> {
     let key = umbra_transport::PublicKey::from_bytes(key?).ok()?;
     let transports = transports? & umbra_wire::umbra_transports::ALL;
     (transports != 0).then_some(UmbraPeer { key, transports })
@@ -140,7 +145,7 @@ mod tests {
         let back = PeerCandidate::<PeerAddr>::from_wire(&to_umbra).unwrap();
         assert_eq!(back.addr.key(), peer.addr.key());
 
-        let plain = PeerAddr::plain("10.0.0.2:18080".parse().unwrap());
+        let plain = PeerAddr::plain("10.0.0.2:18080".parse::<SocketAddr>().unwrap());
         let to_monerod = peer.to_wire_for(&plain);
         assert_eq!(
             (to_monerod.umbra_key, to_monerod.umbra_transports),
@@ -162,12 +167,12 @@ mod tests {
         }
         .to_wire();
         entry.umbra_transports = Some(0x80);
-        assert_eq!(PeerAddr::from_entry(&entry).unwrap().key(), None);
+        assert_eq!(<PeerAddr>::from_entry(&entry).unwrap().key(), None);
         entry.umbra_transports = Some(1);
         let mut small_order = [0u8; 32];
         small_order[0] = 1;
         entry.umbra_key = Some(small_order);
-        assert_eq!(PeerAddr::from_entry(&entry).unwrap().key(), None);
+        assert_eq!(<PeerAddr>::from_entry(&entry).unwrap().key(), None);
     }
 
     #[test]
@@ -189,7 +194,7 @@ mod tests {
 
     #[test]
     fn a_plain_handshake_with_an_umbra_peer_upgrades_the_address() {
-        let plain = PeerAddr::plain("10.0.0.1:18080".parse().unwrap());
+        let plain = PeerAddr::plain("10.0.0.1:18080".parse::<SocketAddr>().unwrap());
         let key = Identity::generate().public();
         let mut node = BasicNodeData::new([0; 16], 18080, 7, 1);
         assert!(plain.upgraded(&node).is_none());

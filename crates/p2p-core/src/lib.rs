@@ -25,6 +25,7 @@ mod hybrid;
 pub mod latency;
 mod peer;
 mod peer_list;
+pub mod tor;
 pub mod zone;
 
 pub use client::{Client, ConnectionInfo, NotifyError, PeerError, PeerStats, ResponseFuture};
@@ -33,4 +34,5 @@ pub use peer::Direction;
 pub use peer_list::{
     FilteredPeerList, MAX_PEER_LIST_LEN, PeerCandidate, PeerListTooLong, filter_peer_list,
 };
+pub use tor::TorNet;
 pub use zone::{ClearNet, NetworkZone, NodeIds, ZoneAddr, ip_is_routable, node_id_for_connection};

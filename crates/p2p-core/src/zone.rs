@@ -95,6 +95,11 @@ pub trait NetworkZone: Clone + Copy + fmt::Debug + Send + Sync + 'static {
     /// (clearnet: the connection's source IP plus the advertised port; anonymity networks
     /// have no source address).
     const CAN_PING_BACK: bool;
+    /// Whether the zone is an anonymity network, where monerod accepts only handshakes,
+    /// timed syncs and transactions and closes the connection on any other command
+    /// ("Filtered command"): we then never send another one (no support-flags request,
+    /// and later no chain requests). Default: no.
+    const ANONYMOUS: bool = false;
 
     /// An address on this zone.
     type Addr: ZoneAddr;

@@ -276,6 +276,50 @@ fn outbound_asks_for_support_flags_when_the_peer_announces_none() {
 }
 
 #[test]
+fn a_refused_support_flags_request_leaves_the_flags_at_zero() {
+    // monerod's Tor and I2P zones answer 1007 with levin error -6 (no handler): monerod
+    // goes on with no flags, and so do we. Any other refused request ends the handshake.
+    let now = Instant::now();
+    let mut machine = outbound(now);
+    drain(&mut machine);
+    machine
+        .handle_message(response(node_data(THEIR_ID, 0, 0), Vec::new()), now)
+        .unwrap();
+    assert_eq!(machine.step(), Step::AwaitingSupportFlags);
+    drain(&mut machine);
+    machine
+        .handle_error_response(MessageId::SupportFlags.command(), -6)
+        .unwrap();
+    assert_eq!(outcome(&mut machine).support_flags, 0);
+
+    let mut machine = outbound(now);
+    drain(&mut machine);
+    let refused = machine
+        .handle_error_response(MessageId::Handshake.command(), -6)
+        .unwrap_err();
+    assert!(refused.to_string().contains("error code -6"), "{refused}");
+    assert!(!machine.is_done());
+}
+
+#[test]
+fn anonymous_zones_never_ask_for_support_flags() {
+    // monerod closes a Tor or I2P connection on a support-flags request ("Filtered
+    // command"), so the handshake there ends with the flags the peer announced.
+    let now = Instant::now();
+    let config = HandshakeConfig {
+        ask_support_flags: false,
+        ..config(OUR_ID)
+    };
+    let mut machine = Handshaker::outbound(config, chain(3), addr("10.0.0.2:18080"), now);
+    drain(&mut machine);
+    machine
+        .handle_message(response(node_data(THEIR_ID, 0, 0), Vec::new()), now)
+        .unwrap();
+    assert!(drain(&mut machine).is_empty());
+    assert_eq!(outcome(&mut machine).support_flags, 0);
+}
+
+#[test]
 fn outbound_refuses_another_network() {
     let now = Instant::now();
     let mut machine = outbound(now);

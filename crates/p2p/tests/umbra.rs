@@ -177,7 +177,7 @@ async fn a_plain_handshake_upgrades_to_the_encrypted_transport_and_peer_lists_ca
                 addr,
                 direction: Direction::Outbound,
                 ..
-            } if addr.socket == socket(1) => Some(*addr),
+            } if addr.addr == socket(1) => Some(*addr),
             _ => None,
         })
         .await;
@@ -223,7 +223,7 @@ async fn a_plain_handshake_upgrades_to_the_encrypted_transport_and_peer_lists_ca
     // a pings b back over the encrypted transport: b's keyed address enters a's white list.
     let ok = a
         .wait_for("ping back", |e| match e {
-            NetworkEvent::PingBack { addr, ok } if addr.socket == socket(2) => {
+            NetworkEvent::PingBack { addr, ok } if addr.addr == socket(2) => {
                 Some((*ok, addr.key()))
             }
             _ => None,
@@ -253,7 +253,7 @@ async fn a_wrong_key_is_refused_and_the_listener_stays_silent() {
     let mut b = start(&net, 2, false, vec![PeerAddr::umbra(socket(1), impostor)]).await;
     let error = b
         .wait_for("the dial with the wrong key fails", |e| match e {
-            NetworkEvent::DialFailed { addr, error, .. } if addr.socket == socket(1) => {
+            NetworkEvent::DialFailed { addr, error, .. } if addr.addr == socket(1) => {
                 Some(error.clone())
             }
             NetworkEvent::Connected { addr, .. } => panic!("connected to {addr} with a wrong key"),
@@ -288,7 +288,7 @@ async fn stealth_mode_answers_and_dials_umbra_peers_only() {
     let friend = start(&net, 3, false, vec![stealthy.keyed(1)]).await;
     stealthy
         .wait_for("the Umbra peer connects", |e| match e {
-            NetworkEvent::Connected { addr, .. } if addr.socket.ip() == ip(3) => Some(()),
+            NetworkEvent::Connected { addr, .. } if addr.addr.ip() == ip(3) => Some(()),
             _ => None,
         })
         .await;

@@ -18,6 +18,12 @@
 //!     └── code under test (levin/wire, umbrad) ── TCP 127.0.0.1:P (P2P) ─────────┘
 //! ```
 //!
+//! Beside them, [`tor_net`] starts a private Tor network on 127.0.0.1 ([`TorNetwork`]: three
+//! directory authorities, two exits, a middle relay, a client tor with SOCKS and control
+//! ports, onion services on demand, and the data an embedded arti client needs to join),
+//! every tor stopped the same way when the value is dropped. See its module docs and
+//! `docs/tor-network.md`; `cargo run -p umbra-test-kit --bin umbra-tor-net` runs it by hand.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -135,20 +141,27 @@
 //!   `orphan_status: true`).
 //! - **Stopping** with `SIGTERM` exits cleanly (status 0) in 0.6–2.6 s.
 
+pub mod i2pd;
 mod monerod;
 pub mod netns;
 mod ports;
 mod process;
 mod rpc;
+pub mod tor_net;
 
+pub use i2pd::{I2pNetwork, I2pd, I2pdBuilder, I2pdError};
 pub use monerod::{
     DEFAULT_MONEROD_PATH, DEFAULT_PORT_ATTEMPTS, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT,
     KEEP_DIRS_ENV, LOG_FILE_NAME, MONEROD_ENV, Monerod, MonerodBuilder, MonerodError,
 };
 pub use process::process_exists;
 pub use rpc::{
-    Block, BlockHeader, DEFAULT_RPC_TIMEOUT, GenerateBlocks, GenerateBlocksRequest, GetInfo, Hash,
-    RpcClient, RpcError,
+    Block, BlockHeader, Connection, DEFAULT_RPC_TIMEOUT, GenerateBlocks, GenerateBlocksRequest,
+    GetInfo, Hash, RpcClient, RpcError,
+};
+pub use tor_net::{
+    ArtiAuthority, ArtiFallbackCache, ArtiNetwork, OnionService, TorClient, TorNetError,
+    TorNetwork, TorNetworkBuilder,
 };
 
 /// Primary address of the wallet Monero's own functional tests use (restored from a known

@@ -267,6 +267,12 @@ impl RpcClient {
         self.call_with_timeout("generateblocks", request, timeout)
     }
 
+    /// `get_connections`: monerod's open P2P connections, on every zone.
+    pub fn get_connections(&self) -> Result<Vec<Connection>, RpcError> {
+        self.call::<_, Connections>("get_connections", &Empty {})
+            .map(|r| r.connections.unwrap_or_default())
+    }
+
     /// `get_block` by height.
     pub fn get_block_by_height(&self, height: u64) -> Result<Block, RpcError> {
         self.call("get_block", &HeightParam { height })
@@ -429,6 +435,30 @@ struct HeadersResult {
 /// Joins monerod's split 128-bit difficulty (`x` low 64 bits, `x_top64` high 64 bits).
 fn wide(low: u64, top64: u64) -> u128 {
     (u128::from(top64) << 64) | u128::from(low)
+}
+
+/// The answer to `get_connections`.
+#[derive(Debug, Clone, Deserialize)]
+struct Connections {
+    /// Missing when there are none.
+    connections: Option<Vec<Connection>>,
+}
+
+/// One of monerod's connections (the fields tests use; monerod sends more).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Connection {
+    /// The peer's address (`ip:port`, `<onion>:port`; `<unknown tor host>` for inbound
+    /// Tor connections).
+    pub address: String,
+    /// Whether the peer connected to monerod.
+    pub incoming: bool,
+    /// The peer's node id, in hex.
+    #[serde(default)]
+    pub peer_id: String,
+    /// The connection's state (`normal`, `synchronizing`, ...).
+    #[serde(default)]
+    pub state: String,
 }
 
 /// The answer to `get_info` (the fields tests use; monerod sends more).

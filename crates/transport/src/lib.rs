@@ -51,6 +51,8 @@
 
 #[cfg(feature = "noise")]
 pub mod hybrid;
+#[cfg(feature = "i2p")]
+pub mod i2p;
 #[cfg(any(feature = "noise", feature = "quic"))]
 mod keyed;
 pub mod memory;
@@ -58,7 +60,12 @@ pub mod memory;
 pub mod noise;
 #[cfg(feature = "quic")]
 pub mod quic;
+pub mod relisten;
+#[cfg(feature = "tor")]
+pub mod socks;
 mod tcp;
+#[cfg(feature = "tor")]
+pub mod tor;
 
 use std::{fmt, future::Future, hash::Hash, io};
 

@@ -58,7 +58,7 @@ async fn listener(
 async fn plain_levin_passes_through_with_every_byte() {
     let net = MemoryTransport::new();
     let (server, mut listener, addr) = listener(&net, true).await;
-    let (_r, mut w) = net.dial(&addr.socket).await.unwrap();
+    let (_r, mut w) = net.dial(&addr.addr).await.unwrap();
     let mut sent = LEVIN_SIGNATURE.to_vec();
     sent.extend_from_slice(b" and the rest of a levin header");
     w.write_all(&sent).await.unwrap();
@@ -105,7 +105,7 @@ async fn umbra_peers_are_answered_encrypted_and_known_by_key() {
 
 /// What a prober gets: no byte, and the end of the stream some time later.
 async fn silence(net: &MemoryTransport, addr: &PeerAddr, send: &[u8]) -> Duration {
-    let (mut r, mut w) = net.dial(&addr.socket).await.unwrap();
+    let (mut r, mut w) = net.dial(&addr.addr).await.unwrap();
     w.write_all(send).await.unwrap();
     let started = tokio::time::Instant::now();
     let mut buf = [0u8; 64];
@@ -173,13 +173,13 @@ async fn one_prober_cannot_take_every_place() {
     let prober = net.with_local_ip("10.0.0.66".parse().unwrap());
     let mut held = Vec::new();
     for _ in 0..2 {
-        let (r, mut w) = prober.dial(&addr.socket).await.unwrap();
+        let (r, mut w) = prober.dial(&addr.addr).await.unwrap();
         w.write_all(&[0x42; 208]).await.unwrap();
         held.push((r, w));
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     // ... a third from it is closed at once ...
-    let (mut r, _w) = prober.dial(&addr.socket).await.unwrap();
+    let (mut r, _w) = prober.dial(&addr.addr).await.unwrap();
     let mut buf = [0u8; 8];
     let read = tokio::time::timeout(Duration::from_secs(1), r.read(&mut buf))
         .await
@@ -188,13 +188,13 @@ async fn one_prober_cannot_take_every_place() {
     assert_eq!(server.stats().overloaded, 1);
     // ... while a peer from another address is served.
     let honest = net.with_local_ip("10.0.0.7".parse().unwrap());
-    let (_r, mut w) = honest.dial(&addr.socket).await.unwrap();
+    let (_r, mut w) = honest.dial(&addr.addr).await.unwrap();
     w.write_all(&LEVIN_SIGNATURE).await.unwrap();
     let (_reader, _writer, from) = tokio::time::timeout(WAIT, listener.next())
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(from.socket.ip().to_string(), "10.0.0.7");
+    assert_eq!(from.addr.ip().to_string(), "10.0.0.7");
     drop(held);
 }

@@ -94,7 +94,12 @@ impl Node {
 
     /// Waits for a log line containing every one of `parts`; returns it.
     pub fn wait_for(&mut self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + TIMEOUT;
+        self.wait_for_within(parts, TIMEOUT)
+    }
+
+    /// [`Node::wait_for`] with its own bound.
+    pub fn wait_for_within(&mut self, parts: &[&str], wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
         loop {
             if let Some(line) = self
                 .log
@@ -114,7 +119,12 @@ impl Node {
     /// Waits for the next log line (not one already seen) containing every one of
     /// `parts`; returns it.
     pub fn next_line_with(&mut self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + TIMEOUT;
+        self.next_line_with_within(parts, TIMEOUT)
+    }
+
+    /// [`Node::next_line_with`] with its own bound.
+    pub fn next_line_with_within(&mut self, parts: &[&str], wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {

@@ -48,6 +48,10 @@ pub struct HandshakeConfig {
     /// Whether an inbound peer's advertised port is worth a ping back
     /// ([`NetworkZone::CAN_PING_BACK`]: the zone gives us the peer's source address).
     pub can_ping_back: bool,
+    /// Whether to ask a peer that announced no support flags for them (monerod does on the
+    /// public zone). Off on anonymity zones ([`NetworkZone::ANONYMOUS`]): monerod closes
+    /// the connection on that request there.
+    pub ask_support_flags: bool,
     /// Bound on the whole handshake; see [`DEFAULT_HANDSHAKE_TIMEOUT`].
     pub timeout: Duration,
     /// What we tell Umbra peers about our encrypted transports, in the extra optional
@@ -81,6 +85,7 @@ impl HandshakeConfig {
             check_node_id: false,
             allow_local_addresses: false,
             can_ping_back: false,
+            ask_support_flags: true,
             timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             umbra: None,
         }
@@ -104,6 +109,7 @@ impl HandshakeConfig {
             },
             check_node_id: Z::CHECK_NODE_ID,
             can_ping_back: Z::CAN_PING_BACK,
+            ask_support_flags: !Z::ANONYMOUS,
             ..Self::new(network_id, node_id)
         }
     }

@@ -6,8 +6,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::debug;
-use umbra_levin::{DEFAULT_MAX_PACKET_SIZE, INITIAL_MAX_PACKET_SIZE};
-use umbra_wire::{CoreSyncData, Message, MoneroCodec, PeerListEntry};
+use umbra_levin::{CodecError, DEFAULT_MAX_PACKET_SIZE, INITIAL_MAX_PACKET_SIZE};
+use umbra_wire::{CoreSyncData, Message, MoneroCodec, PeerListEntry, WireError};
 
 use super::{Finished, HandshakeConfig, HandshakeError, HandshakeOutcome, Handshaker, Step};
 use crate::ZoneAddr;
@@ -125,6 +125,10 @@ where
         tokio::select! {
             next = reader.next() => match next {
                 Some(Ok(message)) => machine.handle_message(message, now())?,
+                Some(Err(CodecError::Decode {
+                    error: WireError::ErrorResponse { command, code },
+                    ..
+                })) => machine.handle_error_response(command, code)?,
                 Some(Err(error)) => return Err(HandshakeError::from_codec(error, machine.step())),
                 None => return Err(HandshakeError::Closed { step: machine.step() }),
             },

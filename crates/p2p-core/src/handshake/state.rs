@@ -297,6 +297,39 @@ impl<A> Handshaker<A> {
 }
 
 impl<A: ZoneAddr> Handshaker<A> {
+    /// The peer answered our request for `command` with levin error `code` instead of a
+    /// body.
+    ///
+    /// Refusing the support-flags request is not fatal: monerod's anonymity zones do not
+    /// handle it (only handshakes, timed syncs and transactions go over Tor and I2P), and
+    /// monerod itself then goes on with the flags at 0 (`try_get_support_flags` only logs).
+    /// Any other refused request ends the handshake.
+    ///
+    /// # Errors
+    /// [`HandshakeError::ErrorResponse`] for any other request.
+    pub fn handle_error_response(&mut self, command: u32, code: i32) -> Result<(), HandshakeError> {
+        let step = self.step();
+        if step == Step::AwaitingSupportFlags && command == MessageId::SupportFlags.command() {
+            debug!(
+                code,
+                "the peer refused to tell its support flags; taking none"
+            );
+            if let State::AwaitingSupportFlags(outcome) =
+                std::mem::replace(&mut self.state, State::Taken)
+            {
+                self.finish(outcome);
+            }
+            return Ok(());
+        }
+        self.state = State::Failed;
+        self.transmit.clear();
+        Err(HandshakeError::ErrorResponse {
+            command,
+            code,
+            step,
+        })
+    }
+
     /// A message from the peer arrived at `now`.
     ///
     /// # Errors
@@ -530,7 +563,7 @@ impl<A: ZoneAddr> Handshaker<A> {
     /// (`do_handshake_with_peer`, `handle_handshake`), ask for the support flags if the
     /// peer announced none, else we are done.
     fn after_handshake(&mut self, outcome: HandshakeOutcome<A>) {
-        if outcome.support_flags == 0 {
+        if outcome.support_flags == 0 && self.config.ask_support_flags {
             debug!("peer announced no support flags: asking for them");
             self.transmit
                 .push_back(Message::Request(AdminRequest::SupportFlags));

@@ -7,7 +7,8 @@ use tokio::sync::broadcast;
 use tracing::{debug, warn};
 use umbra_address_book::AddressBookHandle;
 use umbra_p2p_core::{
-    FilteredPeerList, MAX_PEER_LIST_LEN, NetworkZone, ZoneAddr, connection::PeerDirectory,
+    FilteredPeerList, MAX_PEER_LIST_LEN, NetworkZone, PeerCandidate, ZoneAddr,
+    connection::PeerDirectory,
 };
 use umbra_wire::PeerListEntry;
 
@@ -19,6 +20,9 @@ pub struct BookDirectory<Z: NetworkZone> {
     book: AddressBookHandle<Z>,
     peers: PeerSet<Z>,
     events: broadcast::Sender<NetworkEvent<Z::Addr>>,
+    /// Our address, put in the peer lists we send, on zones where peers cannot learn it
+    /// from the connection (Tor, I2P).
+    own_address: Option<Z::Addr>,
 }
 
 impl<Z: NetworkZone> Clone for BookDirectory<Z> {
@@ -27,6 +31,7 @@ impl<Z: NetworkZone> Clone for BookDirectory<Z> {
             book: self.book.clone(),
             peers: self.peers.clone(),
             events: self.events.clone(),
+            own_address: self.own_address.clone(),
         }
     }
 }
@@ -52,7 +57,21 @@ impl<Z: NetworkZone> BookDirectory<Z> {
             book,
             peers,
             events,
+            own_address: None,
         }
+    }
+
+    /// Puts `addr` (our onion service or I2P destination) first in every peer list we
+    /// send, so that peers learn where to reach us: what monerod does with the address of
+    /// `--anonymous-inbound`. Only for zones that do not broadcast our address otherwise
+    /// ([`NetworkZone::BROADCAST_OWN_ADDR`] false); on clearnet peers learn it from the
+    /// connection and our port.
+    #[must_use]
+    pub fn with_own_address(mut self, addr: Z::Addr) -> Self {
+        if !Z::BROADCAST_OWN_ADDR {
+            self.own_address = Some(addr);
+        }
+        self
     }
 
     /// Closes every connection to `addr`'s host.
@@ -73,9 +92,17 @@ impl<Z: NetworkZone> BookDirectory<Z> {
 
 impl<Z: NetworkZone> PeerDirectory<Z> for BookDirectory<Z> {
     fn peers_to_share(&self, to: &Z::Addr) -> Vec<PeerListEntry> {
-        self.book
-            .white_peers_for_sharing(MAX_PEER_LIST_LEN)
-            .iter()
+        let ours = self.own_address.as_ref().map(|addr| PeerCandidate {
+            addr: addr.clone(),
+            id: 0,
+            last_seen: 0,
+            pruning_seed: 0,
+            rpc_port: 0,
+            rpc_credits_per_hash: 0,
+        });
+        let room = MAX_PEER_LIST_LEN.saturating_sub(usize::from(ours.is_some()));
+        ours.iter()
+            .chain(self.book.white_peers_for_sharing(room).iter())
             .map(|peer| peer.to_wire_for(to))
             .collect()
     }

@@ -277,8 +277,14 @@ impl<Z: NetworkZone> Network<Z> {
                     rpc_credits_per_hash: 0,
                 }),
         );
+        let mut directory = BookDirectory::new(book.clone(), peers.clone(), events.clone());
+        if let Some(ours) = &local_addr
+            && ours.is_routable(config.allow_local)
+        {
+            directory = directory.with_own_address(ours.clone());
+        }
         let shared = Arc::new(Shared {
-            directory: BookDirectory::new(book.clone(), peers.clone(), events.clone()),
+            directory,
             my_port: local_addr.as_ref().map(ZoneAddr::port),
             local_addr: local_addr.clone(),
             ping_backs: Arc::new(Semaphore::new(config.max_concurrent_ping_backs)),

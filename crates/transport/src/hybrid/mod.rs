@@ -75,7 +75,7 @@ use tokio::{
 use umbra_identity::{Identity, PublicKey};
 
 pub use self::{
-    addr::{PeerAddr, UmbraPeer, transports},
+    addr::{BaseAddr, PeerAddr, UmbraPeer, transports},
     io::{HybridReader, HybridWriter},
     prefixed::Prefixed,
 };
@@ -194,14 +194,21 @@ struct Inner<B> {
 }
 
 /// One place of an IP address among the connections being sniffed; given back on drop.
+/// Connections without a source address (Tor) take no such place.
 struct IpPlace<B> {
     inner: Arc<Inner<B>>,
-    ip: IpAddr,
+    ip: Option<IpAddr>,
 }
 
 impl<B> IpPlace<B> {
     /// A place for `ip`, unless it has `max_pending_per_ip` already.
-    fn take(inner: &Arc<Inner<B>>, ip: IpAddr) -> Option<Self> {
+    fn take(inner: &Arc<Inner<B>>, ip: Option<IpAddr>) -> Option<Self> {
+        let Some(ip) = ip else {
+            return Some(Self {
+                inner: Arc::clone(inner),
+                ip: None,
+            });
+        };
         let mut pending = inner
             .pending_per_ip
             .lock()
@@ -213,22 +220,23 @@ impl<B> IpPlace<B> {
         *count += 1;
         Some(Self {
             inner: Arc::clone(inner),
-            ip,
+            ip: Some(ip),
         })
     }
 }
 
 impl<B> Drop for IpPlace<B> {
     fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
         let mut pending = self
             .inner
             .pending_per_ip
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = pending.get_mut(&self.ip) {
+        if let Some(count) = pending.get_mut(&ip) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                pending.remove(&self.ip);
+                pending.remove(&ip);
             }
         }
     }
@@ -242,7 +250,10 @@ impl HybridTransport<Tcp> {
     }
 }
 
-impl<B: Transport<Addr = SocketAddr>> HybridTransport<B> {
+impl<B: Transport> HybridTransport<B>
+where
+    B::Addr: BaseAddr,
+{
     /// Over `base`, authenticating as `identity`.
     #[must_use]
     pub fn new(base: B, identity: Identity, config: HybridConfig) -> Self {
@@ -254,7 +265,9 @@ impl<B: Transport<Addr = SocketAddr>> HybridTransport<B> {
             None,
         )
     }
+}
 
+impl<B: Transport<Addr = SocketAddr>> HybridTransport<B> {
     /// Over `base`, with `quic` for Umbra peers that accept QUIC. `quic` must hold the
     /// same identity; [`Transport::listen`] then also listens for QUIC on the same port
     /// number over UDP.
@@ -268,7 +281,12 @@ impl<B: Transport<Addr = SocketAddr>> HybridTransport<B> {
     ) -> Self {
         Self::build(base, identity, config, Some(quic))
     }
+}
 
+impl<B: Transport> HybridTransport<B>
+where
+    B::Addr: BaseAddr,
+{
     fn build(
         base: B,
         identity: Identity,
@@ -332,10 +350,10 @@ impl<B: Transport<Addr = SocketAddr>> HybridTransport<B> {
 
     async fn dial_noise(
         &self,
-        socket: &SocketAddr,
+        addr: &B::Addr,
         key: &PublicKey,
     ) -> std_io::Result<(HybridReader<B::Reader>, HybridWriter<B::Writer>)> {
-        let (reader, writer) = self.inner.base.dial(socket).await?;
+        let (reader, writer) = self.inner.base.dial(addr).await?;
         let (reader, writer, _session) = noise::initiate(
             Prefixed::plain(reader),
             writer,
@@ -353,13 +371,16 @@ impl<B: Transport<Addr = SocketAddr>> HybridTransport<B> {
     }
 }
 
-impl<B: Transport<Addr = SocketAddr>> Transport for HybridTransport<B> {
-    type Addr = PeerAddr;
+impl<B: Transport> Transport for HybridTransport<B>
+where
+    B::Addr: BaseAddr,
+{
+    type Addr = PeerAddr<B::Addr>;
     type Reader = HybridReader<B::Reader>;
     type Writer = HybridWriter<B::Writer>;
     type Listener = HybridListener<B>;
 
-    async fn dial(&self, addr: &PeerAddr) -> std_io::Result<(Self::Reader, Self::Writer)> {
+    async fn dial(&self, addr: &PeerAddr<B::Addr>) -> std_io::Result<(Self::Reader, Self::Writer)> {
         let Some(peer) = addr.umbra else {
             if !self.inner.config.plain_levin {
                 return Err(std_io::Error::new(
@@ -367,7 +388,7 @@ impl<B: Transport<Addr = SocketAddr>> Transport for HybridTransport<B> {
                     format!("stealth mode: plain levin is off and {addr} has no Umbra key"),
                 ));
             }
-            let (reader, writer) = self.inner.base.dial(&addr.socket).await?;
+            let (reader, writer) = self.inner.base.dial(&addr.addr).await?;
             return Ok((
                 HybridReader::Plain(Prefixed::plain(reader)),
                 HybridWriter::Plain(writer),
@@ -377,8 +398,9 @@ impl<B: Transport<Addr = SocketAddr>> Transport for HybridTransport<B> {
         if let Some(quic) = &self.inner.quic
             && self.inner.config.prefer_quic
             && peer.transports & transports::QUIC != 0
+            && let Some(socket) = addr.addr.socket_addr()
         {
-            let result = quic.dial(&Keyed::new(addr.socket, peer.key)).await;
+            let result = quic.dial(&Keyed::new(socket, peer.key)).await;
             match result {
                 Ok((reader, writer)) => {
                     return Ok((
@@ -398,16 +420,18 @@ impl<B: Transport<Addr = SocketAddr>> Transport for HybridTransport<B> {
                 format!("{addr} accepts no Umbra transport we can dial"),
             ));
         }
-        self.dial_noise(&addr.socket, &peer.key).await
+        self.dial_noise(&addr.addr, &peer.key).await
     }
 
-    async fn listen(&self, addr: &PeerAddr) -> std_io::Result<HybridListener<B>> {
-        let base = self.inner.base.listen(&addr.socket).await?;
-        let socket = base.local_addr()?;
+    async fn listen(&self, addr: &PeerAddr<B::Addr>) -> std_io::Result<HybridListener<B>> {
+        let base = self.inner.base.listen(&addr.addr).await?;
+        let local = base.local_addr()?;
         let (tx, rx) = mpsc::channel(self.inner.config.accept_queue.max(1));
         let mut tasks = JoinSet::new();
         #[cfg(feature = "quic")]
-        if let Some(quic) = &self.inner.quic {
+        if let Some(quic) = &self.inner.quic
+            && let Some(socket) = local.socket_addr()
+        {
             let listener = quic.listen(&Keyed::new(socket, self.public_key())).await?;
             tasks.spawn(forward_quic(listener, tx.clone(), Arc::clone(&self.inner)));
         }
@@ -415,7 +439,7 @@ impl<B: Transport<Addr = SocketAddr>> Transport for HybridTransport<B> {
         Ok(HybridListener {
             rx,
             local: PeerAddr {
-                socket,
+                addr: local,
                 umbra: Some(UmbraPeer {
                     key: self.public_key(),
                     transports: self.transports(),
@@ -429,15 +453,17 @@ impl<B: Transport<Addr = SocketAddr>> Transport for HybridTransport<B> {
 type Accepted<B> = std_io::Result<(
     HybridReader<<B as Transport>::Reader>,
     HybridWriter<<B as Transport>::Writer>,
-    PeerAddr,
+    PeerAddr<<B as Transport>::Addr>,
 )>;
 
 /// Accepts base connections and sniffs each in its own task (bounded).
-async fn accept_loop<B: Transport<Addr = SocketAddr>>(
+async fn accept_loop<B: Transport>(
     mut base: B::Listener,
     tx: mpsc::Sender<Accepted<B>>,
     inner: Arc<Inner<B>>,
-) {
+) where
+    B::Addr: BaseAddr,
+{
     let pending = Arc::new(Semaphore::new(inner.config.max_pending.max(1)));
     let mut sniffing = JoinSet::new();
     loop {
@@ -462,7 +488,7 @@ async fn accept_loop<B: Transport<Addr = SocketAddr>>(
             tracing::debug!(%from, "too many inbound connections being sniffed; closed");
             continue;
         };
-        let Some(place) = IpPlace::take(&inner, from.ip()) else {
+        let Some(place) = IpPlace::take(&inner, from.source_ip()) else {
             inner.counters.overloaded.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%from, "too many inbound connections being sniffed from this address; closed");
             continue;
@@ -481,12 +507,19 @@ async fn accept_loop<B: Transport<Addr = SocketAddr>>(
 
 /// Tells levin from Noise on one inbound connection; `None` if it was neither (the Noise
 /// responder has already kept silent and closed it after a random delay).
-async fn sniff<B: Transport<Addr = SocketAddr>>(
+async fn sniff<B: Transport>(
     mut reader: B::Reader,
     writer: B::Writer,
-    from: SocketAddr,
+    from: B::Addr,
     inner: &Inner<B>,
-) -> Option<(HybridReader<B::Reader>, HybridWriter<B::Writer>, PeerAddr)> {
+) -> Option<(
+    HybridReader<B::Reader>,
+    HybridWriter<B::Writer>,
+    PeerAddr<B::Addr>,
+)>
+where
+    B::Addr: BaseAddr,
+{
     let mut first = [0u8; LEVIN_SIGNATURE.len()];
     let mut got = 0;
     let deadline = tokio::time::Instant::now() + inner.config.sniff_timeout;
@@ -539,30 +572,35 @@ async fn sniff<B: Transport<Addr = SocketAddr>>(
 
 /// Passes QUIC streams on as connections.
 #[cfg(feature = "quic")]
-async fn forward_quic<B: Transport<Addr = SocketAddr>>(
+async fn forward_quic<B: Transport>(
     mut listener: <QuicTransport as Transport>::Listener,
     tx: mpsc::Sender<Accepted<B>>,
     inner: Arc<Inner<B>>,
-) {
+) where
+    B::Addr: BaseAddr,
+{
     loop {
         let next = tokio::select! {
             next = listener.next() => next,
             () = tx.closed() => return,
         };
         let Some(accepted) = next else { return };
-        let accepted = accepted.map(|(reader, writer, from)| {
+        let accepted = accepted.and_then(|(reader, writer, from)| {
+            let addr = B::Addr::from_socket_addr(from.addr).ok_or_else(|| {
+                std_io::Error::other("a QUIC connection on a network without socket addresses")
+            })?;
             inner.counters.encrypted.fetch_add(1, Ordering::Relaxed);
-            (
+            Ok((
                 HybridReader::Quic(Box::new(reader)),
                 HybridWriter::Quic(Box::new(writer)),
                 PeerAddr {
-                    socket: from.addr,
+                    addr,
                     umbra: Some(UmbraPeer {
                         key: from.key,
                         transports: transports::QUIC,
                     }),
                 },
-            )
+            ))
         });
         if tx.send(accepted).await.is_err() {
             return;
@@ -575,17 +613,20 @@ async fn forward_quic<B: Transport<Addr = SocketAddr>>(
 #[derive(Debug)]
 pub struct HybridListener<B: Transport> {
     rx: mpsc::Receiver<Accepted<B>>,
-    local: PeerAddr,
+    local: PeerAddr<B::Addr>,
     _tasks: JoinSet<()>,
 }
 
-impl<B: Transport> LocalAddr<PeerAddr> for HybridListener<B> {
-    fn local_addr(&self) -> std_io::Result<PeerAddr> {
-        Ok(self.local)
+impl<B: Transport> LocalAddr<PeerAddr<B::Addr>> for HybridListener<B> {
+    fn local_addr(&self) -> std_io::Result<PeerAddr<B::Addr>> {
+        Ok(self.local.clone())
     }
 }
 
-impl<B: Transport> Stream for HybridListener<B> {
+impl<B: Transport> Stream for HybridListener<B>
+where
+    B::Addr: BaseAddr,
+{
     type Item = Accepted<B>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {

@@ -121,6 +121,12 @@ macro_rules! documented_config {
     };
 }
 
+mod tor;
+
+pub use tor::{
+    AnonymousInbound, ProxySpecError, TorConfig, TorLayer, TorMode, TxProxy, parse_onion_peer,
+};
+
 documented_config! {
     /// The effective configuration the node runs on: defaults, overlaid by the config file,
     /// then by environment variables and flags.
@@ -148,6 +154,8 @@ documented_config! {
         pub p2p: P2pConfig,
         /// Logging. Log lines go to standard error.
         pub log: LogConfig,
+        /// The Tor zone: Umbra's P2P over Tor, beside clearnet.
+        pub tor: TorConfig,
     }
 }
 
@@ -288,6 +296,7 @@ fn section_docs(key: &str) -> Option<&'static [FieldDoc]> {
     match key {
         "p2p" => Some(P2pConfig::FIELD_DOCS),
         "log" => Some(LogConfig::FIELD_DOCS),
+        "tor" => Some(tor::TOR_FIELD_DOCS),
         _ => None,
     }
 }
@@ -621,6 +630,9 @@ pub struct ConfigLayer {
     /// See [`Config::log`].
     #[serde(default)]
     pub log: LogLayer,
+    /// See [`Config::tor`].
+    #[serde(default)]
+    pub tor: TorLayer,
 }
 
 /// The `[p2p]` section of a [`ConfigLayer`]. See [`P2pConfig`].
@@ -695,6 +707,7 @@ impl ConfigLayer {
                 format: higher.log.format.or(self.log.format),
                 status_interval: higher.log.status_interval.or(self.log.status_interval),
             },
+            tor: self.tor.overlay(higher.tor),
         }
     }
 
@@ -740,6 +753,7 @@ impl ConfigLayer {
                     .unwrap_or(DEFAULT_STATUS_INTERVAL_SECS)
                     .max(1),
             },
+            tor: self.tor.resolve(),
         })
     }
 }
