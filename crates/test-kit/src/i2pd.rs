@@ -560,7 +560,7 @@ impl I2pd {
     pub fn stop(&mut self) -> Result<Option<ExitStatus>, I2pdError> {
         let pid = self.pid;
         match self.child.take() {
-            Some(mut child) => stop_child(&mut child, self.stop_timeout)
+            Some(mut child) => process::stop_child(&mut child, "i2pd", self.stop_timeout)
                 .map(Some)
                 .map_err(|source| I2pdError::Process { pid, source }),
             None => Ok(None),
@@ -891,36 +891,6 @@ fn sam_hello(sam: SocketAddr) -> io::Result<()> {
             String::from_utf8_lossy(&reply)
         )))
     }
-}
-
-fn stop_child(child: &mut Child, grace: Duration) -> io::Result<ExitStatus> {
-    let pid = child.id();
-    match child.try_wait() {
-        Ok(Some(status)) => return Ok(status),
-        Ok(None) => match process::terminate(pid) {
-            Ok(()) => {
-                let deadline = Instant::now() + grace;
-                loop {
-                    match child.try_wait() {
-                        Ok(Some(status)) => return Ok(status),
-                        Ok(None) if Instant::now() < deadline => thread::sleep(POLL_INTERVAL),
-                        Ok(None) => {
-                            tracing::warn!(pid, ?grace, "i2pd ignored SIGTERM; killing it");
-                            break;
-                        }
-                        Err(error) => {
-                            tracing::warn!(pid, %error, "could not poll i2pd; killing it");
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(error) => tracing::warn!(pid, %error, "could not send SIGTERM; killing i2pd"),
-        },
-        Err(error) => tracing::warn!(pid, %error, "could not poll i2pd; killing it"),
-    }
-    child.kill()?;
-    child.wait()
 }
 
 fn read_tail(path: &Path, lines: usize) -> io::Result<String> {

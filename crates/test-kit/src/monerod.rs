@@ -504,7 +504,7 @@ impl ChildGuard {
         let Some(mut child) = self.child.take() else {
             return Ok(None);
         };
-        stop_child(&mut child, self.stop_timeout).map(Some)
+        process::stop_child(&mut child, "monerod", self.stop_timeout).map(Some)
     }
 }
 
@@ -517,38 +517,6 @@ impl Drop for ChildGuard {
             Err(error) => tracing::error!(pid, %error, "could not stop monerod"),
         }
     }
-}
-
-fn stop_child(child: &mut Child, grace: Duration) -> io::Result<ExitStatus> {
-    let pid = child.id();
-    // Only signal a child that has not been reaped: its pid cannot belong to anyone else.
-    match child.try_wait() {
-        Ok(Some(status)) => return Ok(status),
-        Ok(None) => match process::terminate(pid) {
-            Ok(()) => {
-                let deadline = Instant::now() + grace;
-                loop {
-                    match child.try_wait() {
-                        Ok(Some(status)) => return Ok(status),
-                        Ok(None) if Instant::now() < deadline => thread::sleep(POLL_INTERVAL),
-                        Ok(None) => {
-                            tracing::warn!(pid, ?grace, "monerod ignored SIGTERM; killing it");
-                            break;
-                        }
-                        Err(error) => {
-                            tracing::warn!(pid, %error, "could not poll monerod; killing it");
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(error) => tracing::warn!(pid, %error, "could not send SIGTERM; killing monerod"),
-        },
-        Err(error) => tracing::warn!(pid, %error, "could not poll monerod; killing it"),
-    }
-    // `Child::kill` sends SIGKILL to this child only, and is a no-op once it has exited.
-    child.kill()?;
-    child.wait()
 }
 
 /// Why start-up did not complete.

@@ -5,10 +5,49 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::thread;
+use std::time::{Duration, Instant};
+
+/// How often [`stop_child`] checks whether the child has exited.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// Stops `child` (named `name` in log lines): `SIGTERM`, up to `grace` to exit, then
+/// `SIGKILL`; reaps it and returns its exit status. A child that already exited is only
+/// reaped.
+pub(crate) fn stop_child(child: &mut Child, name: &str, grace: Duration) -> io::Result<ExitStatus> {
+    let pid = child.id();
+    // Only signal a child that has not been reaped: its pid cannot belong to anyone else.
+    match child.try_wait() {
+        Ok(Some(status)) => return Ok(status),
+        Ok(None) => match terminate(pid) {
+            Ok(()) => {
+                let deadline = Instant::now() + grace;
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(status)) => return Ok(status),
+                        Ok(None) if Instant::now() < deadline => thread::sleep(STOP_POLL),
+                        Ok(None) => {
+                            tracing::warn!(pid, name, ?grace, "ignored SIGTERM; killing it");
+                            break;
+                        }
+                        Err(error) => {
+                            tracing::warn!(pid, name, %error, "could not poll; killing it");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(pid, name, %error, "could not send SIGTERM; killing it"),
+        },
+        Err(error) => tracing::warn!(pid, name, %error, "could not poll; killing it"),
+    }
+    // `Child::kill` sends SIGKILL to this child only, and is a no-op once it has exited.
+    child.kill()?;
+    child.wait()
+}
 
 /// Sends `SIGTERM` to the process `pid`.
 ///
@@ -184,7 +223,7 @@ mod tests {
         })
         .join()
         .unwrap();
-        thread::sleep(std::time::Duration::from_millis(200));
+        thread::sleep(Duration::from_millis(200));
         assert!(
             child.try_wait().unwrap().is_none(),
             "child died with its thread"
