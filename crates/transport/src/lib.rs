@@ -21,11 +21,17 @@
 //!   rekeying, probing resistance);
 //! - `quic` (feature `quic`): QUIC (quinn) with the identity key bound to the connection;
 //! - `hybrid` (with `noise`): plain levin and Umbra's transports on one port, the transport
-//!   of a node on the public internet, with a stealth mode.
+//!   of a node on the public internet, with a stealth mode; generic over the address
+//!   underneath, so the same runs inside Tor streams;
+//! - `socks` and `tor` (feature `tor`): a SOCKS5 client, tor's control port, `SystemTor`
+//!   (a tor daemon) and, with feature `arti`, `ArtiTor` (the embedded client), both over
+//!   onion addresses with per-peer stream isolation;
+//! - `i2p` (feature `i2p`): a SAM v3 client and `SamTransport` (i2pd);
+//! - [`relisten`]: a listener that listens again with back-off when the one underneath
+//!   ends (an onion service whose tor died).
 //!
-//! Addresses of peers known by key are `Keyed` (or `hybrid::PeerAddr`). SOCKS5 for Tor
-//! and I2P will implement the same trait; the P2P code above never names a concrete
-//! transport.
+//! Addresses of peers known by key are `Keyed` (or `hybrid::PeerAddr`); the P2P code
+//! above never names a concrete transport.
 //!
 //! # Example
 //!
