@@ -1,26 +1,22 @@
 //! Onion services hosted by an embedded arti client, forwarding to TCP servers on 127.0.0.1
 //! (what the onion host's `ADD_ONION` does for C tor).
 //!
-//! # Why the benchmark needs them
+//! # Why the benchmark has them
 //!
-//! On this private network an arti client cannot reach an onion service hosted by C tor,
-//! nor the other way round: every tor of the network runs with `TestingTorNetwork 1`, under
-//! which C tor makes the onion-service time period as long as one shared-random protocol
-//! run (24 voting intervals: 24 × 10 s = 4 minutes, tor's `get_time_period_length`), while
-//! arti takes it from the consensus parameter `hsdir_interval` (absent, so 1440 minutes;
-//! arti bounds it to 5–14400). The two compute different blinded keys for the same
-//! service, so arti's descriptor fetches for a C tor service end in `404 Not found`. So arti's
-//! onion-service figures are taken against services arti hosts, and C tor's against
-//! services the network's onion host (C tor) publishes.
+//! To measure arti as a service host next to C tor (the onion host's `ADD_ONION`), and to
+//! give each client services of its own implementation for the handshake and bulk
+//! measurements. (On the test kit's first private network arti and C tor could not reach
+//! each other's services at all: C tor's onion-service time period under
+//! `TestingTorNetwork` is 24 voting intervals, arti's the consensus parameter
+//! `hsdir_interval`; the kit now makes both 6 minutes.)
 //!
 //! Services are launched through `arti-client` directly rather than through
 //! [`ArtiTor::launch_onion_service`](umbra_transport::tor::arti::ArtiTor::launch_onion_service)
 //! because `ArtiTor` hosts one service per client and does not expose the service's status,
 //! and its `wait_onion_service_reachable` waits for arti's `Running`/`DegradedReachable`
-//! states, which a service never reaches on this network: with a 1440-minute time period
-//! and a 4-minute shared-random run, arti finds no shared random value for a second time
-//! period, uploads for the current one only and reports `DegradedUnreachable` (with no
-//! upload problem) — reachable all the same by clients computing the same time period.
+//! states, which a service never reaches on this network: arti uploads for the current
+//! time period only and reports `DegradedUnreachable` (with no upload problem) — reachable
+//! all the same.
 
 use std::{
     net::SocketAddr,

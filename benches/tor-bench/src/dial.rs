@@ -132,6 +132,24 @@ async fn exit_samples(
     }
 }
 
+/// Which client dials.
+#[derive(Debug, Clone, Copy)]
+enum Client {
+    /// The network's C tor client through [`SystemTor`].
+    System,
+    /// The embedded arti client.
+    Arti,
+}
+
+/// Who hosts the onion service dialled.
+#[derive(Debug, Clone, Copy)]
+enum Host {
+    /// The network's onion host (C tor, `ADD_ONION`).
+    CTor,
+    /// An arti client ([`arti_host`]).
+    Arti,
+}
+
 /// One sample of one client; `cold` picks which lists it goes to.
 async fn sample<T: Transport<Addr = TorAddr>>(
     tor: &T,
@@ -155,12 +173,11 @@ async fn sample<T: Transport<Addr = TorAddr>>(
     }
 }
 
-/// Publishes `samples` echo services (each forwarding to `echo`) for each client — on the
-/// network's onion host (C tor) for the system tor, on `host` (arti) for arti, since
-/// neither reaches the other's services on this network ([`arti_host`])
-/// — and each client dials each of its services once (cold, the clients taking turns at
-/// going first), then dials its first one `samples` more times (warm). The services are
-/// removed at the end.
+/// Publishes `samples` echo services (each forwarding to `echo`) on the network's onion
+/// host (C tor) and `samples` on `host` (arti); each client (system tor, arti) dials each
+/// service of each host once (cold, the four client/host pairs taking turns at going
+/// first), then the first service of each host `samples` more times (warm). The services
+/// are removed at the end.
 #[allow(clippy::too_many_arguments)]
 pub fn measure(
     rt: &Runtime,
@@ -215,44 +232,57 @@ pub fn measure(
         system_services.len(),
         arti_services.len()
     ));
-    let mut sys = ClientDials {
-        name: "system tor → C tor service".to_owned(),
-        ..ClientDials::default()
-    };
-    let mut emb = ClientDials {
-        name: "arti → arti service".to_owned(),
-        ..ClientDials::default()
+    const ROWS: usize = 4;
+    let mut rows: [_; ROWS] = [
+        ("system tor → C tor service", Client::System, Host::CTor),
+        ("arti → C tor service", Client::Arti, Host::CTor),
+        ("system tor → arti service", Client::System, Host::Arti),
+        ("arti → arti service", Client::Arti, Host::Arti),
+    ]
+    .map(|(name, client, host)| {
+        (
+            ClientDials {
+                name: name.to_owned(),
+                ..ClientDials::default()
+            },
+            client,
+            host,
+        )
+    });
+    let service = |host: Host, i: usize| match host {
+        Host::CTor => system_services.get(i).map(|(_, addr)| addr),
+        Host::Arti => arti_services.get(i).map(|(_, addr)| addr),
     };
     rt.block_on(async {
-        for i in 0..system_services.len().max(arti_services.len()) {
-            let sys_addr = system_services.get(i).map(|(_, addr)| addr);
-            let arti_addr = arti_services.get(i).map(|(_, addr)| addr);
-            let arti_first = i % 2 == 1;
-            if arti_first && let Some(addr) = arti_addr {
-                sample(arti, addr, &mut emb, true).await;
-            }
-            if let Some(addr) = sys_addr {
-                sample(system, addr, &mut sys, true).await;
-            }
-            if !arti_first && let Some(addr) = arti_addr {
-                sample(arti, addr, &mut emb, true).await;
+        // Cold: each client dials service i of each host once; the rows take turns at
+        // going first, so no client always finds the circuits of the machine warm.
+        for i in 0..samples {
+            for k in 0..rows.len() {
+                let Some((dials, client, host)) = rows.get_mut((i + k) % ROWS) else {
+                    continue;
+                };
+                if let Some(addr) = service(*host, i) {
+                    match client {
+                        Client::System => sample(system, addr, dials, true).await,
+                        Client::Arti => sample(arti, addr, dials, true).await,
+                    }
+                }
             }
         }
     });
     progress("dials: warm dials");
-    let sys_addr = system_services.first().map(|(_, addr)| addr);
-    let arti_addr = arti_services.first().map(|(_, addr)| addr);
     rt.block_on(async {
         for i in 0..samples {
-            let arti_first = i % 2 == 1;
-            if arti_first && let Some(addr) = arti_addr {
-                sample(arti, addr, &mut emb, false).await;
-            }
-            if let Some(addr) = sys_addr {
-                sample(system, addr, &mut sys, false).await;
-            }
-            if !arti_first && let Some(addr) = arti_addr {
-                sample(arti, addr, &mut emb, false).await;
+            for k in 0..rows.len() {
+                let Some((dials, client, host)) = rows.get_mut((i + k) % ROWS) else {
+                    continue;
+                };
+                if let Some(addr) = service(*host, 0) {
+                    match client {
+                        Client::System => sample(system, addr, dials, false).await,
+                        Client::Arti => sample(arti, addr, dials, false).await,
+                    }
+                }
             }
         }
     });
@@ -276,6 +306,7 @@ pub fn measure(
         exit_samples(Some(system), None, echo, samples, &mut sys_exit).await;
         exit_samples(None, Some(arti), echo, samples, &mut arti_exit).await;
     });
-    out.clients = vec![sys, emb, sys_exit, arti_exit];
+    out.clients = rows.into_iter().map(|(dials, _, _)| dials).collect();
+    out.clients.extend([sys_exit, arti_exit]);
     out
 }

@@ -18,11 +18,9 @@
 //!   TCP, over a 3-hop circuit through an exit, and to the sink as an onion service
 //!   (6 hops), with each client; with the cores the machine kept busy meanwhile.
 //!
-//! arti cannot reach the C tor onion host's services on this network (nor C tor arti's):
-//! the two compute different onion-service time periods under `TestingTorNetwork`. So the
-//! system tor dials services the onion host publishes, and arti dials services a second
-//! arti client hosts ([`arti_host`], which explains the mismatch), forwarding to the same
-//! servers.
+//! Onion services are hosted both by the network's onion host (C tor) and by a second arti
+//! client ([`arti_host`]); the dial measurement pairs each client with both, the handshake
+//! and bulk measurements each client with services of its own implementation.
 //!
 //! ```text
 //! cargo run --release -p umbra-tor-bench --bin tor-bench              # full run, ~3 min

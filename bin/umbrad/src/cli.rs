@@ -225,6 +225,7 @@ impl Cli {
                 stealth: self.stealth.then_some(true),
                 quic: self.quic.then_some(true),
                 prefer_quic: self.prefer_quic.then_some(true),
+                timed_sync_interval: None,
             },
             log: LogLayer {
                 level: self.log_level.clone(),
@@ -364,6 +365,7 @@ mod tests {
                     stealth: Some(true),
                     quic: Some(true),
                     prefer_quic: Some(true),
+                    timed_sync_interval: None,
                 },
                 log: LogLayer {
                     level: Some("debug".parse().unwrap()),

@@ -217,6 +217,7 @@ async fn network_config(
     });
     network.out_peers = p2p.out_peers;
     network.in_peers = p2p.in_peers;
+    network.connection.timed_sync_interval = Duration::from_secs(p2p.timed_sync_interval);
     network.max_connections_per_host = p2p.max_connections_per_ip;
     network.allow_local = p2p.allow_local_ip;
     network.seed_peers = resolve(add_peers).await;

@@ -102,6 +102,7 @@ pub fn setup(
         transports: transports::NOISE_TCP,
     });
     network.out_peers = tor.out_peers;
+    network.connection.timed_sync_interval = Duration::from_secs(config.p2p.timed_sync_interval);
     network.in_peers = if ours.is_some() { tor.in_peers } else { 0 };
     network.max_connections_per_host = 1;
     let mut seeds = onion_peers;

@@ -628,6 +628,7 @@ allow_local_ip = false
 stealth = false
 quic = false
 prefer_quic = false
+timed_sync_interval = 5
 
 [log]
 level = 0
@@ -705,6 +706,7 @@ allow_local_ip = true
 stealth = true
 quic = true
 prefer_quic = true
+timed_sync_interval = 5
 
 [log]
 level = "debug"

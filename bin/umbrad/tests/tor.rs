@@ -3,14 +3,17 @@
 //!
 //! - umbrad with a system tor reaches monerod's onion service (monerod's own Tor support:
 //!   `--anonymous-inbound` behind an onion service, `--tx-proxy` at the network's SOCKS
-//!   port), handshakes and keeps the connection; monerod reaches umbrad's onion service;
+//!   port), handshakes, exchanges timed syncs and keeps the connection; monerod reaches
+//!   umbrad's onion service;
 //! - a second umbrad with the embedded Tor client (arti, joined to the same private
-//!   network) talks to the first over Tor, with Umbra's encryption inside the Tor stream;
+//!   network) reaches monerod's and the first umbrad's onion services (both hosted by C
+//!   tor), and a third umbrad with another system tor reaches the embedded one's: between
+//!   umbrads, Umbra's encryption runs inside the Tor stream;
 //! - faults: an onion address with no service behind it, a Tor that is down at start and
 //!   comes up later, a SOCKS proxy that answers garbage, the tor client killed mid-session:
 //!   clear errors, retries, no panic, never a direct connection.
 //!
-//! One Tor network serves the whole file (it takes 10–25 s to start).
+//! One Tor network serves each test (it takes 15–25 s to start).
 
 #![allow(
     clippy::unwrap_used,
@@ -97,7 +100,19 @@ fn umbrad(home: &Path, name: &str, tor_args: &[&str]) -> Node {
     Node::start(home, &args)
 }
 
-/// A config file joining the embedded client to the private network.
+/// Config-file lines that make the node send timed syncs every 2 s (monerod: 60 s), so a
+/// test sees them exchanged.
+const TIMED_SYNC_EVERY_2_S: &str = "[p2p]\ntimed_sync_interval = 2\n";
+
+/// A config file with [`TIMED_SYNC_EVERY_2_S`] only.
+fn timed_sync_config(home: &Path) -> std::path::PathBuf {
+    let path = home.join("timed-sync.toml");
+    std::fs::write(&path, TIMED_SYNC_EVERY_2_S).unwrap();
+    path
+}
+
+/// A config file joining the embedded client to the private network (and
+/// [`TIMED_SYNC_EVERY_2_S`]).
 fn arti_config(home: &Path, net: &TorNetwork) -> std::path::PathBuf {
     let arti = net.arti_network();
     let authorities: Vec<String> = arti
@@ -122,7 +137,7 @@ fn arti_config(home: &Path, net: &TorNetwork) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[tor]\nmode = \"embedded\"\nallow_local = true\nauthorities = [{}]\nfallbacks = [{}]\n",
+            "{TIMED_SYNC_EVERY_2_S}[tor]\nmode = \"embedded\"\nallow_local = true\nauthorities = [{}]\nfallbacks = [{}]\n",
             authorities.join(", "),
             fallbacks.join(", ")
         ),
@@ -147,10 +162,13 @@ fn umbrad_and_monerod_reach_each_other_over_tor_and_two_umbrads_talk_encrypted_i
 
     // umbrad 1: a system tor (the network's client), its own onion service through the
     // control port, and monerod's onion as a peer.
+    let timed_sync = timed_sync_config(home.path());
     let mut u1 = umbrad(
         home.path(),
         "u1",
         &[
+            "--config",
+            timed_sync.to_str().unwrap(),
             "--tor",
             "system",
             "--tor-socks",
@@ -192,9 +210,38 @@ fn umbrad_and_monerod_reach_each_other_over_tor_and_two_umbrads_talk_encrypted_i
         connections.iter().any(|c| c.address.contains(".onion")),
         "monerod has no Tor connection: {connections:?}"
     );
+    // Timed syncs go both ways over Tor: monerod (umbrad 1's only peer so far) answers
+    // umbrad 1's, sent every 2 s, with its chain state.
+    for _ in 0..2 {
+        let line = u1.next_line_with_within(&["the peer answered our timed sync"], TOR_WAIT);
+        assert!(line.contains("height=1"), "{line}");
+    }
 
-    // umbrad 2: its own tor client, Umbra peer of umbrad 1 by key: Umbra's encryption
-    // inside the Tor stream.
+    // umbrad 3: the embedded client (arti) joined to the private network, its own onion
+    // service, and both monerod's onion (plain levin) and umbrad 1's (Umbra by key) as
+    // peers: arti reaching C tor's onion services.
+    let config = arti_config(home.path(), &net);
+    let mut u3 = umbrad(
+        home.path(),
+        "u3",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--add-peer",
+            &monerod_onion,
+            "--add-peer",
+            &u1_keyed,
+        ],
+    );
+    let u3_keyed = onion_of(&mut u3);
+    u3.wait_for_within(
+        &["embedded Tor client has joined the Tor network"],
+        TOR_WAIT,
+    );
+    u3.wait_for_within(&["the peer answered our timed sync"], TOR_WAIT);
+
+    // umbrad 2: its own tor client, Umbra peer of umbrad 1 and umbrad 3 by key: Umbra's
+    // encryption inside the Tor stream, and a C tor client reaching arti's onion service.
     let client2 = net.start_client().expect("a second tor client");
     let socks2 = client2.socks_addr().to_string();
     let control2 = client2.control_addr().to_string();
@@ -210,39 +257,38 @@ fn umbrad_and_monerod_reach_each_other_over_tor_and_two_umbrads_talk_encrypted_i
             &control2,
             "--add-peer",
             &u1_keyed,
+            "--add-peer",
+            &u3_keyed,
         ],
     );
     wait_tor_status(
         &mut u2,
         TOR_WAIT,
-        "umbrad 2 connected encrypted to umbrad 1",
-        |out, _, encrypted| out >= 1 && encrypted >= 1,
+        "umbrad 2 connected encrypted to umbrads 1 and 3",
+        |out, _, encrypted| out >= 2 && encrypted >= 2,
     );
-    // The encrypted session came in at umbrad 1 through its onion service.
+    wait_tor_status(
+        &mut u3,
+        TOR_WAIT,
+        "umbrad 3 (arti) out to monerod and umbrad 1, in from umbrad 2",
+        |out, inbound, encrypted| out >= 2 && inbound >= 1 && encrypted >= 2,
+    );
+    // The encrypted sessions came in at umbrad 1 through its onion service (from 2 and 3).
     wait_tor_status(
         &mut u1,
         TOR_WAIT,
-        "umbrad 1 sees an encrypted inbound peer",
-        |_, _, encrypted| encrypted >= 1,
+        "umbrad 1 sees two encrypted inbound peers",
+        |_, _, encrypted| encrypted >= 2,
     );
-    // Nothing of this went over clearnet: both clearnet zones stayed empty.
-    assert!(
-        !u2.log
-            .iter()
-            .any(|l| l.contains("zone=\"clearnet\"") && l.contains("peers out 1"))
-    );
-
-    // umbrad 3: the embedded client (arti) joins the private network and starts its own
-    // onion service. (That a C tor client reaches an arti onion service, and arti a C tor
-    // one, does not work on this private network yet: HSDirs answer 404 to arti's
-    // descriptor fetches; see docs/tor-network.md.)
-    let config = arti_config(home.path(), &net);
-    let mut u3 = umbrad(home.path(), "u3", &["--config", config.to_str().unwrap()]);
-    onion_of(&mut u3);
-    u3.wait_for_within(
-        &["embedded Tor client has joined the Tor network"],
-        TOR_WAIT,
-    );
+    // Nothing of this went over clearnet: the clearnet zones stayed empty.
+    for node in [&u1, &u2, &u3] {
+        let clearnet_peers = node.log.iter().find(|l| {
+            l.contains("status:")
+                && l.contains("zone=\"clearnet\"")
+                && !l.contains("peers out 0 in 0")
+        });
+        assert!(clearnet_peers.is_none(), "{clearnet_peers:?}");
+    }
     u3.terminate();
     u2.terminate();
     u1.terminate();

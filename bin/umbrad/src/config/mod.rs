@@ -51,6 +51,9 @@ pub const DEFAULT_INBOUND_PEERS: usize = 64;
 /// Default for `p2p.max_connections_per_ip` (monerod's default too).
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1;
 
+/// Default for `p2p.timed_sync_interval`, in seconds (monerod's).
+pub const DEFAULT_TIMED_SYNC_INTERVAL_SECS: u64 = 60;
+
 /// Default for `log.status_interval`, in seconds.
 pub const DEFAULT_STATUS_INTERVAL_SECS: u64 = 60;
 
@@ -250,6 +253,12 @@ documented_config! {
         /// Type: boolean. Default: false. The flag --prefer-quic sets this to true.
         /// Example: `prefer_quic = true`
         pub prefer_quic: bool,
+        /// How often, in seconds, to send each peer a timed sync (our chain state, asking
+        /// for theirs and for peers). monerod does it every 60 s; lower it only for tests.
+        ///
+        /// Type: integer, 1 or more. Default: 60. No flag: set it in the config file.
+        /// Example: `timed_sync_interval = 60`
+        pub timed_sync_interval: u64,
     }
 }
 
@@ -663,6 +672,8 @@ pub struct P2pLayer {
     pub quic: Option<bool>,
     /// See [`P2pConfig::prefer_quic`].
     pub prefer_quic: Option<bool>,
+    /// See [`P2pConfig::timed_sync_interval`].
+    pub timed_sync_interval: Option<u64>,
 }
 
 /// The `[log]` section of a [`ConfigLayer`]. See [`LogConfig`].
@@ -701,6 +712,10 @@ impl ConfigLayer {
                 stealth: higher.p2p.stealth.or(self.p2p.stealth),
                 quic: higher.p2p.quic.or(self.p2p.quic),
                 prefer_quic: higher.p2p.prefer_quic.or(self.p2p.prefer_quic),
+                timed_sync_interval: higher
+                    .p2p
+                    .timed_sync_interval
+                    .or(self.p2p.timed_sync_interval),
             },
             log: LogLayer {
                 level: higher.log.level.or(self.log.level),
@@ -743,6 +758,11 @@ impl ConfigLayer {
                 stealth: self.p2p.stealth.unwrap_or(false),
                 quic: self.p2p.quic.unwrap_or(false),
                 prefer_quic: self.p2p.prefer_quic.unwrap_or(false),
+                timed_sync_interval: self
+                    .p2p
+                    .timed_sync_interval
+                    .unwrap_or(DEFAULT_TIMED_SYNC_INTERVAL_SECS)
+                    .max(1),
             },
             log: LogConfig {
                 level: self.log.level.unwrap_or_default(),

@@ -236,10 +236,12 @@ where
                     };
                     self.send(Message::Response(AdminResponse::TimedSync(response)))
                         .await?;
-                    self.info
+                    let answered = self
+                        .info
                         .stats
                         .timed_syncs_answered
                         .fetch_add(1, Ordering::Relaxed);
+                    debug!(answered = answered + 1, "answered the peer's timed sync");
                 }
                 Event::SendTimedSync => {
                     let request = TimedSyncRequest {
@@ -254,11 +256,19 @@ where
                         payload_data,
                         local_peerlist_new,
                     } = *sync;
+                    let height = payload_data.current_height;
                     self.info.set_core_sync(payload_data);
-                    self.info
+                    let completed = self
+                        .info
                         .stats
                         .timed_syncs_completed
                         .fetch_add(1, Ordering::Relaxed);
+                    debug!(
+                        completed = completed + 1,
+                        height,
+                        peers = local_peerlist_new.len(),
+                        "the peer answered our timed sync"
+                    );
                     self.peer_list(&local_peerlist_new)?;
                 }
                 Event::PeerRequest(request) => {

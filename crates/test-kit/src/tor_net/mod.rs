@@ -5,7 +5,7 @@
 //! ```text
 //!                      ┌──────── 127.0.0.1 only ─────────────────────────────────────────┐
 //!  TorNetwork::start() │ auth0 auth1 auth2   (DirAuthority: ORPort + DirPort, vote every  │
-//!   1. keys            │   │     │     │      10 s, the only directory caches and HSDirs) │
+//!   1. keys            │   │     │     │      15 s, the only directory caches and HSDirs) │
 //!   2. relays ─────────│ exit0 exit1 middle0 (ORPort; exits: 127.0.0.0/8:* + test ports)  │
 //!   3. wait: consensus │   ▲                                                              │
 //!      lists all,      │   │ circuits                                                     │
@@ -77,7 +77,8 @@
 //! | all | `Log notice stdout`, `SafeLogging 0` | the log ([`TOR_LOG_FILE_NAME`]) shows addresses, for debugging |
 //! | relays | `Address 127.0.0.1`, `ORPort 127.0.0.1:O`, `AssumeReachable 1`, `SocksPort 0` | loopback only, no self-test wait |
 //! | relays | `FetchDirInfoEarly 1`, `FetchDirInfoExtraEarly 1` | fetch each new consensus as soon as it is out, not at a random later time |
-//! | authorities | `V3AuthVotingInterval 10`, `V3AuthVoteDelay 2`, `V3AuthDistDelay 2`, `TestingV3AuthInitial{VotingInterval 5, VoteDelay 2, DistDelay 2}`, a fresh `V3BandwidthsFile` | a consensus 5 s after start, a new one every 10 s (the initial delays must add up to less than the initial interval) |
+//! | authorities | `V3AuthVotingInterval 15`, `V3AuthVoteDelay 2`, `V3AuthDistDelay 2`, `TestingV3AuthInitial{VotingInterval 5, VoteDelay 2, DistDelay 2}`, a fresh `V3BandwidthsFile` | a consensus 5 s after start, a new one every 15 s (the initial delays must add up to less than the initial interval) |
+//! | authorities | `ConsensusParams hsdir_interval=6` | arti's onion-service time period equals C tor's (24 voting intervals under `TestingTorNetwork`), so arti and C tor reach each other's onion services |
 //! | exits, middles | `DirCache 0` | only authorities serve directory documents |
 //! | exits | `ExitPolicyRejectPrivate 0`, `ExitPolicy accept 127.0.0.0/8:*`, `accept *:<ephemeral ports>`, `reject *:*` | loopback is reachable; microdescriptor clients (arti, C tor) only see port summaries, and an exit limited to 127.0.0.0/8 summarises as "reject all" |
 //! | exits | `ServerDNSResolvConfFile` (`nameserver 127.0.0.1`), `ServerDNSDetectHijacking 0` | no DNS query ever leaves loopback |

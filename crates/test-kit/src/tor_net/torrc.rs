@@ -13,6 +13,25 @@ use std::path::Path;
 /// rendezvous circuits for a minute after 18 such timeouts). A fixed, generous bound avoids it.
 pub(super) const CIRCUIT_BUILD_TIMEOUT_SECS: u32 = 30;
 
+/// The authorities' `V3AuthVotingInterval`: a new consensus every 15 s.
+///
+/// It also fixes the onion-service time period of C tor: under `TestingTorNetwork` C tor
+/// makes it one shared-random protocol run, 24 voting intervals (6 minutes here), and
+/// ignores the consensus parameter. arti always takes the period from the consensus
+/// parameter `hsdir_interval` (default 1440 minutes, at least 5), so the authorities
+/// publish [`HS_TIME_PERIOD_MINUTES`] as that parameter: both then derive the same blinded
+/// keys and find each other's onion services. (With 10 s the C tor period would be 4
+/// minutes, below arti's minimum of 5.)
+pub(super) const VOTING_INTERVAL_SECS: u32 = 15;
+
+/// The onion-service time period, in minutes, that C tor derives from
+/// [`VOTING_INTERVAL_SECS`] and that the consensus tells arti (`hsdir_interval`).
+pub(super) const HS_TIME_PERIOD_MINUTES: u32 = 24 * VOTING_INTERVAL_SECS / 60;
+const _: () = assert!(
+    (24 * VOTING_INTERVAL_SECS).is_multiple_of(60),
+    "whole minutes only"
+);
+
 /// One directory authority, as every node's `DirAuthority` line names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct DirAuthority {
@@ -150,7 +169,11 @@ pub(super) fn relay(
             let _ = writeln!(out, "DirPort 127.0.0.1:{dir_port}");
             let _ = writeln!(out, "AuthoritativeDirectory 1");
             let _ = writeln!(out, "V3AuthoritativeDirectory 1");
-            let _ = writeln!(out, "V3AuthVotingInterval 10");
+            let _ = writeln!(out, "V3AuthVotingInterval {VOTING_INTERVAL_SECS}");
+            let _ = writeln!(
+                out,
+                "ConsensusParams hsdir_interval={HS_TIME_PERIOD_MINUTES}"
+            );
             let _ = writeln!(out, "V3AuthVoteDelay 2");
             let _ = writeln!(out, "V3AuthDistDelay 2");
             let _ = writeln!(out, "TestingV3AuthInitialVotingInterval 5");
@@ -297,7 +320,8 @@ mod tests {
             "FetchDirInfoExtraEarly 1",
             "AuthoritativeDirectory 1",
             "V3AuthoritativeDirectory 1",
-            "V3AuthVotingInterval 10",
+            "V3AuthVotingInterval 15",
+            "ConsensusParams hsdir_interval=6",
             "V3AuthVoteDelay 2",
             "V3AuthDistDelay 2",
             "TestingV3AuthInitialVotingInterval 5",
