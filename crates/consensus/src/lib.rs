@@ -1,7 +1,14 @@
 //! Monero's consensus rules, kept free of I/O.
 //!
-//! (Skeleton: the block rules and the transaction rules are being filled in.)
+//! (Being filled in: block rules here, transaction rules in `tx`.)
 
+pub mod difficulty;
 pub mod hardfork;
+pub mod network;
+pub mod pow;
+pub mod reward;
+pub mod timestamp;
+pub mod weight;
 
 pub use hardfork::HardFork;
+pub use network::{ChainConfig, Network};

@@ -1,0 +1,569 @@
+//! The RandomX hasher: caches keyed by seed hash, virtual machines reused across calls, and
+//! batches hashed in parallel on a bounded pool of threads.
+//!
+//! # Modes and memory
+//!
+//! - **Light mode** (the default, what monerod uses to verify): one 256 MiB cache per seed,
+//!   shared by all threads; each thread hashes with its own VM (2 MiB scratchpad + JIT code)
+//!   over that cache. At most [`RandomXConfig::max_caches`] caches are kept (default 2: the
+//!   current key and the next, or the previous one across an epoch boundary); the least
+//!   recently used is dropped when a new seed comes, as soon as no call still uses it.
+//! - **Full mode**: a 2080 MiB dataset built from the cache (single-threaded in
+//!   `randomx-rs` 1.6), after which each hash is several times cheaper. It pays only when a
+//!   batch holds many blocks on one seed; [`DatasetPolicy`] says when. At most one dataset is
+//!   kept (a second exists only while calls still running on the old one finish).
+//! - VMs are pooled per seed (and per dataset): a call takes one from the pool or makes one,
+//!   and puts it back; so there are never more VMs than calls running at once (the pool's
+//!   threads plus callers hashing on their own thread).
+//!
+//! Peak memory: `max_caches * 256 MiB + (threads + callers) * ~2.1 MiB` in light mode, plus
+//! 2080 MiB while a dataset exists.
+//!
+//! # Threads
+//!
+//! RandomX VMs are not `Sync` and the `randomx-rs` types are not even `Send` (they hold raw
+//! pointers); this module wraps them with the guarantees RandomX documents: a cache or a
+//! dataset is read-only once built and may back VMs in many threads; a VM is used by one
+//! thread at a time. Hashing is CPU-bound and blocking: call it from a blocking context
+//! (`tokio::task::spawn_blocking`), never from an async task.
+
+// The wrappers below are the only unsafe code of the crate.
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant;
+
+use randomx_rs::{RandomXCache, RandomXDataset, RandomXFlag, RandomXVM};
+use rayon::prelude::*;
+use tracing::{debug, info, warn};
+
+use super::{JobPlan, PowError, PowHash, PowJob, plan, pow_hash};
+
+/// When to build the full 2080 MiB dataset instead of hashing in light mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetPolicy {
+    /// Always light mode.
+    Never,
+    /// Full mode for a batch ([`RandomXHasher::hash_blocks`] or
+    /// [`RandomXHasher::hash_batch`]) with at least this many inputs on one seed; later
+    /// single hashes on that seed use the dataset too while it exists.
+    MinBatch(usize),
+}
+
+/// How the hasher runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RandomXConfig {
+    /// Threads that hash batches (default: the machine's available parallelism).
+    pub threads: usize,
+    /// Seeds whose caches are kept (at least 1; default 2).
+    pub max_caches: usize,
+    /// When to use the full dataset (default [`DatasetPolicy::Never`]; see
+    /// `docs/consensus.md` for the measured trade-off).
+    pub dataset: DatasetPolicy,
+    /// Try large pages first and fall back to ordinary pages (default true, as monerod).
+    pub large_pages: bool,
+}
+
+impl Default for RandomXConfig {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_caches: 2,
+            dataset: DatasetPolicy::Never,
+            large_pages: true,
+        }
+    }
+}
+
+/// Counters of what the hasher did, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HasherStats {
+    /// Caches built (one per seed per time it was (re)loaded).
+    pub caches_built: u64,
+    /// Datasets built.
+    pub datasets_built: u64,
+    /// VMs created.
+    pub vms_created: u64,
+    /// Hashes computed in light mode.
+    pub light_hashes: u64,
+    /// Hashes computed in full mode.
+    pub full_hashes: u64,
+}
+
+/// A RandomX cache shared by the VMs of many threads.
+struct SharedCache(RandomXCache);
+
+// SAFETY: a `randomx_cache` is written only by `randomx_init_cache`, which `RandomXCache::new`
+// finishes before returning; after that RandomX only reads it, and its documentation allows
+// one cache to back VMs in several threads at once. `RandomXCache` is an `Arc` (atomic
+// reference count) around the pointer, so clones may be made and dropped on any thread; the
+// cache is released when the last clone, including those inside VMs, is dropped.
+unsafe impl Send for SharedCache {}
+// SAFETY: see above: shared access is read-only.
+unsafe impl Sync for SharedCache {}
+
+/// A RandomX dataset shared by the VMs of many threads.
+struct SharedDataset(RandomXDataset);
+
+// SAFETY: as for `SharedCache`: `RandomXDataset::new` initializes every item before
+// returning (start 0), the dataset is read-only afterwards and may back VMs in several
+// threads; the handle is an `Arc`.
+unsafe impl Send for SharedDataset {}
+// SAFETY: see above.
+unsafe impl Sync for SharedDataset {}
+
+/// A VM owned by one thread at a time.
+struct Vm(RandomXVM);
+
+// SAFETY: a `randomx_vm` has no thread affinity (its scratchpad and JIT buffer are plain
+// memory); it must not be used by two threads at once, which `Vm` ensures by not being
+// `Sync` and by being moved, never shared. The cache or dataset handles it holds are
+// `Arc`s (see above).
+unsafe impl Send for Vm {}
+
+impl Vm {
+    fn hash(&self, input: &[u8]) -> Result<[u8; 32], PowError> {
+        let out = self.0.calculate_hash(input).map_err(|e| PowError::RandomX(e.to_string()))?;
+        out.try_into()
+            .map_err(|out: Vec<u8>| PowError::RandomX(format!("hash of {} bytes", out.len())))
+    }
+}
+
+/// `randomx-rs` 1.6 does not check the pointer `randomx_create_vm` returns (null when the
+/// scratchpad or the JIT buffer cannot be allocated); hashing with it would crash. Its
+/// derived `Debug` prints the pointer, which is the only way to see it.
+fn vm_is_null(vm: &RandomXVM) -> bool {
+    format!("{vm:?}").contains("vm: 0x0,")
+}
+
+/// A pool of VMs over one cache or one dataset.
+struct VmPool {
+    free: Mutex<Vec<Vm>>,
+}
+
+impl VmPool {
+    fn new() -> Self {
+        Self { free: Mutex::new(Vec::new()) }
+    }
+
+    fn take(&self) -> Option<Vm> {
+        lock(&self.free).pop()
+    }
+
+    fn give_back(&self, vm: Vm) {
+        lock(&self.free).push(vm);
+    }
+}
+
+/// Locks, ignoring poisoning (the data guarded stays consistent: VMs and entries only).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One seed: its cache (built once) and its light VMs.
+struct SeedEntry {
+    /// The key (a 32-byte block hash for Monero; RandomX's own test keys are shorter).
+    key: Box<[u8]>,
+    cache: OnceLock<Result<SharedCache, PowError>>,
+    light: VmPool,
+}
+
+/// The dataset of one seed and its full-mode VMs.
+struct FullEntry {
+    key: Box<[u8]>,
+    dataset: SharedDataset,
+    vms: VmPool,
+}
+
+/// Hashes RandomX for blocks: see the [module docs](self).
+///
+/// ```no_run
+/// use umbra_consensus::pow::{RandomXConfig, RandomXHasher};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hasher = RandomXHasher::new(RandomXConfig::default())?;
+/// let hash = hasher.hash(b"test key 000", b"This is a test")?;
+/// assert_eq!(hex::encode(hash), "639183aae1bf4c9a35884cb46b09cad9175f04efd7684e7262a0ac1c2f0b4e3f");
+/// # Ok(()) }
+/// ```
+pub struct RandomXHasher {
+    config: RandomXConfig,
+    flags: RandomXFlag,
+    pool: rayon::ThreadPool,
+    entries: Mutex<Vec<Arc<SeedEntry>>>,
+    full: Mutex<Option<Arc<FullEntry>>>,
+    dataset_build: Mutex<()>,
+    caches_built: AtomicU64,
+    datasets_built: AtomicU64,
+    vms_created: AtomicU64,
+    light_hashes: AtomicU64,
+    full_hashes: AtomicU64,
+}
+
+impl std::fmt::Debug for RandomXHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RandomXHasher")
+            .field("config", &self.config)
+            .field("flags", &self.flags)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which engine hashes a group of inputs.
+enum Engine {
+    Light(Arc<SeedEntry>),
+    Full(Arc<FullEntry>),
+}
+
+impl RandomXHasher {
+    /// A hasher with its own pool of `config.threads` threads. No cache is built until a
+    /// seed is first used.
+    pub fn new(config: RandomXConfig) -> Result<Self, PowError> {
+        let threads = config.threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("umbra-randomx-{i}"))
+            .build()
+            .map_err(|e| PowError::ThreadPool(e.to_string()))?;
+        let mut flags = RandomXFlag::get_recommended_flags();
+        // monerod verifies with W^X JIT pages (RANDOMX_FLAG_SECURE) outside its miner.
+        if flags.contains(RandomXFlag::FLAG_JIT) {
+            flags |= RandomXFlag::FLAG_SECURE;
+        }
+        debug!(?flags, threads, "RandomX hasher ready");
+        Ok(Self {
+            config: RandomXConfig { threads, max_caches: config.max_caches.max(1), ..config },
+            flags,
+            pool,
+            entries: Mutex::new(Vec::new()),
+            full: Mutex::new(None),
+            dataset_build: Mutex::new(()),
+            caches_built: AtomicU64::new(0),
+            datasets_built: AtomicU64::new(0),
+            vms_created: AtomicU64::new(0),
+            light_hashes: AtomicU64::new(0),
+            full_hashes: AtomicU64::new(0),
+        })
+    }
+
+    /// The configuration in effect.
+    pub const fn config(&self) -> &RandomXConfig {
+        &self.config
+    }
+
+    /// What the hasher did so far.
+    pub fn stats(&self) -> HasherStats {
+        HasherStats {
+            caches_built: self.caches_built.load(Ordering::Relaxed),
+            datasets_built: self.datasets_built.load(Ordering::Relaxed),
+            vms_created: self.vms_created.load(Ordering::Relaxed),
+            light_hashes: self.light_hashes.load(Ordering::Relaxed),
+            full_hashes: self.full_hashes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Seeds whose caches are held, least recently used first.
+    pub fn cached_seeds(&self) -> Vec<Vec<u8>> {
+        lock(&self.entries).iter().map(|entry| entry.key.to_vec()).collect()
+    }
+
+    /// Builds the cache for `seed` now (for example the next epoch's key, from a background
+    /// thread, before the blocks that need it arrive).
+    pub fn prepare(&self, seed: &[u8]) -> Result<(), PowError> {
+        let entry = self.entry(seed);
+        self.cache_of(&entry).map(|_| ())
+    }
+
+    /// One hash, on the calling thread (full mode if a dataset for `seed` exists).
+    pub fn hash(&self, seed: &[u8], input: &[u8]) -> Result<[u8; 32], PowError> {
+        let engine = self.engine(seed, 1)?;
+        let mut lease = self.lease(&engine)?;
+        let hash = lease.hash(input);
+        self.count(&engine, 1);
+        hash
+    }
+
+    /// Many hashes, in parallel on the hasher's threads; results in input order.
+    pub fn hash_batch(&self, jobs: &[(&[u8], &[u8])]) -> Vec<Result<[u8; 32], PowError>> {
+        let mut results: Vec<Option<Result<[u8; 32], PowError>>> = vec![None; jobs.len()];
+        // Group by seed, keeping first-seen order.
+        let mut groups: Vec<(&[u8], Vec<usize>)> = Vec::new();
+        for (i, (seed, _)) in jobs.iter().enumerate() {
+            match groups.iter_mut().find(|(s, _)| s == seed) {
+                Some((_, indices)) => indices.push(i),
+                None => groups.push((seed, vec![i])),
+            }
+        }
+        for (seed, indices) in groups {
+            let inputs: Vec<&[u8]> =
+                indices.iter().filter_map(|&i| jobs.get(i).map(|job| job.1)).collect();
+            let hashes = self.hash_group(seed, &inputs);
+            for (i, hash) in indices.into_iter().zip(hashes) {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(hash);
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(PowError::RandomX("job not hashed".into()))))
+            .collect()
+    }
+
+    /// The proof-of-work hashes of blocks, in parallel; results in input order. Each job's
+    /// algorithm follows its block's version; non-RandomX blocks fail with
+    /// [`PowError::Unsupported`] (except block 202612's fixed hash).
+    pub fn hash_blocks(&self, jobs: &[PowJob<'_>]) -> Vec<Result<PowHash, PowError>> {
+        let plans: Vec<Result<JobPlan, PowError>> = jobs.iter().map(plan).collect();
+        let randomx: Vec<(&[u8], &[u8])> = plans
+            .iter()
+            .filter_map(|p| match p {
+                Ok(JobPlan::RandomX { seed, blob }) => Some((seed.as_slice(), blob.as_slice())),
+                _ => None,
+            })
+            .collect();
+        // RandomX results come back in the order of the RandomX jobs.
+        let mut hashed = self.hash_batch(&randomx).into_iter();
+        jobs.iter()
+            .zip(plans.iter())
+            .map(|(job, p)| match p {
+                Ok(JobPlan::Fixed(hash)) => Ok(pow_hash(job, None, *hash)),
+                Ok(JobPlan::RandomX { seed, .. }) => {
+                    let hash = hashed
+                        .next()
+                        .unwrap_or_else(|| Err(PowError::RandomX("job not hashed".into())))?;
+                    Ok(pow_hash(job, Some(*seed), hash))
+                }
+                Err(e) => Err(e.clone()),
+            })
+            .collect()
+    }
+
+    /// The proof-of-work hash of one block, on the calling thread.
+    pub fn hash_block(&self, job: &PowJob<'_>) -> Result<PowHash, PowError> {
+        match plan(job)? {
+            JobPlan::Fixed(hash) => Ok(pow_hash(job, None, hash)),
+            JobPlan::RandomX { seed, blob } => {
+                let hash = self.hash(&seed, &blob)?;
+                Ok(pow_hash(job, Some(seed), hash))
+            }
+        }
+    }
+
+    fn hash_group(&self, seed: &[u8], inputs: &[&[u8]]) -> Vec<Result<[u8; 32], PowError>> {
+        let engine = match self.engine(seed, inputs.len()) {
+            Ok(engine) => engine,
+            Err(e) => return inputs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let started = Instant::now();
+        let hashes: Vec<Result<[u8; 32], PowError>> = self.pool.install(|| {
+            inputs
+                .par_iter()
+                .map_init(
+                    || self.lease(&engine),
+                    |lease, input| match lease {
+                        Ok(lease) => lease.hash(input),
+                        Err(e) => Err(e.clone()),
+                    },
+                )
+                .collect()
+        });
+        self.count(&engine, inputs.len() as u64);
+        debug!(
+            inputs = inputs.len(),
+            full = matches!(engine, Engine::Full(_)),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "RandomX batch hashed"
+        );
+        hashes
+    }
+
+    fn count(&self, engine: &Engine, n: u64) {
+        match engine {
+            Engine::Light(_) => self.light_hashes.fetch_add(n, Ordering::Relaxed),
+            Engine::Full(_) => self.full_hashes.fetch_add(n, Ordering::Relaxed),
+        };
+    }
+
+    /// The engine for `inputs` hashes on `seed`: a dataset if one exists for it or the
+    /// policy wants one for a batch this large, else the seed's cache.
+    fn engine(&self, seed: &[u8], inputs: usize) -> Result<Engine, PowError> {
+        if let Some(full) = lock(&self.full).as_ref()
+            && *full.key == *seed
+        {
+            return Ok(Engine::Full(Arc::clone(full)));
+        }
+        let entry = self.entry(seed);
+        let cache = self.cache_of(&entry)?;
+        if let DatasetPolicy::MinBatch(min) = self.config.dataset
+            && inputs >= min.max(1)
+        {
+            match self.build_dataset(&entry, cache) {
+                Ok(full) => return Ok(Engine::Full(full)),
+                Err(e) => warn!(error = %e, "RandomX dataset not available, hashing in light mode"),
+            }
+        }
+        Ok(Engine::Light(entry))
+    }
+
+    /// The entry for `seed`, created if new, marked most recently used; evicts the least
+    /// recently used beyond `max_caches`.
+    fn entry(&self, seed: &[u8]) -> Arc<SeedEntry> {
+        let mut entries = lock(&self.entries);
+        let entry = match entries.iter().position(|e| *e.key == *seed) {
+            Some(i) => entries.remove(i),
+            None => Arc::new(SeedEntry {
+                key: seed.into(),
+                cache: OnceLock::new(),
+                light: VmPool::new(),
+            }),
+        };
+        entries.push(Arc::clone(&entry));
+        while entries.len() > self.config.max_caches {
+            let evicted = entries.remove(0);
+            debug!(seed = %hex_short(&evicted.key), "RandomX cache evicted");
+        }
+        entry
+    }
+
+    fn cache_of<'e>(&self, entry: &'e SeedEntry) -> Result<&'e SharedCache, PowError> {
+        entry
+            .cache
+            .get_or_init(|| {
+                let started = Instant::now();
+                let cache = self.new_cache(&entry.key);
+                if cache.is_ok() {
+                    self.caches_built.fetch_add(1, Ordering::Relaxed);
+                    info!(
+                        seed = %hex_short(&entry.key),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "RandomX cache built"
+                    );
+                }
+                cache
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn new_cache(&self, key: &[u8]) -> Result<SharedCache, PowError> {
+        if self.config.large_pages
+            && let Ok(cache) = RandomXCache::new(self.flags | RandomXFlag::FLAG_LARGE_PAGES, key)
+        {
+            return Ok(SharedCache(cache));
+        }
+        RandomXCache::new(self.flags, key)
+            .map(SharedCache)
+            .map_err(|e| PowError::RandomX(format!("cache: {e}")))
+    }
+
+    fn build_dataset(&self, entry: &SeedEntry, cache: &SharedCache) -> Result<Arc<FullEntry>, PowError> {
+        let _building = lock(&self.dataset_build);
+        if let Some(full) = lock(&self.full).as_ref()
+            && full.key == entry.key
+        {
+            return Ok(Arc::clone(full));
+        }
+        // Drop the old dataset before allocating the new one.
+        lock(&self.full).take();
+        let started = Instant::now();
+        let dataset = RandomXDataset::new(self.flags, cache.0.clone(), 0)
+            .map_err(|e| PowError::RandomX(format!("dataset: {e}")))?;
+        self.datasets_built.fetch_add(1, Ordering::Relaxed);
+        info!(
+            seed = %hex_short(&entry.key),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "RandomX dataset built"
+        );
+        let full = Arc::new(FullEntry {
+            key: entry.key.clone(),
+            dataset: SharedDataset(dataset),
+            vms: VmPool::new(),
+        });
+        *lock(&self.full) = Some(Arc::clone(&full));
+        Ok(full)
+    }
+
+    fn lease<'e>(&self, engine: &'e Engine) -> Result<Lease<'e>, PowError> {
+        let (pool, vm) = match engine {
+            Engine::Light(entry) => {
+                let pool = &entry.light;
+                let vm = match pool.take() {
+                    Some(vm) => vm,
+                    None => {
+                        let cache = self.cache_of(entry)?;
+                        self.new_vm(self.flags, Some(&cache.0), None)?
+                    }
+                };
+                (pool, vm)
+            }
+            Engine::Full(full) => {
+                let pool = &full.vms;
+                let vm = match pool.take() {
+                    Some(vm) => vm,
+                    None => self.new_vm(
+                        self.flags | RandomXFlag::FLAG_FULL_MEM,
+                        None,
+                        Some(&full.dataset.0),
+                    )?,
+                };
+                (pool, vm)
+            }
+        };
+        Ok(Lease { pool, vm: Some(vm) })
+    }
+
+    fn new_vm(
+        &self,
+        flags: RandomXFlag,
+        cache: Option<&RandomXCache>,
+        dataset: Option<&RandomXDataset>,
+    ) -> Result<Vm, PowError> {
+        let attempts: &[RandomXFlag] = if self.config.large_pages {
+            &[RandomXFlag::FLAG_LARGE_PAGES, RandomXFlag::FLAG_DEFAULT]
+        } else {
+            &[RandomXFlag::FLAG_DEFAULT]
+        };
+        for extra in attempts {
+            let vm = RandomXVM::new(flags | *extra, cache.cloned(), dataset.cloned())
+                .map_err(|e| PowError::RandomX(format!("VM: {e}")))?;
+            if !vm_is_null(&vm) {
+                self.vms_created.fetch_add(1, Ordering::Relaxed);
+                return Ok(Vm(vm));
+            }
+            // A null VM must never be dropped through randomx_destroy_vm with garbage; it
+            // is null, which randomx_destroy_vm handles as `delete nullptr`.
+        }
+        Err(PowError::RandomX("randomx_create_vm returned no VM (out of memory or JIT refused)".into()))
+    }
+}
+
+/// A VM taken from a pool, given back on drop.
+struct Lease<'p> {
+    pool: &'p VmPool,
+    vm: Option<Vm>,
+}
+
+impl Lease<'_> {
+    fn hash(&mut self, input: &[u8]) -> Result<[u8; 32], PowError> {
+        match &self.vm {
+            Some(vm) => vm.hash(input),
+            None => Err(PowError::RandomX("VM already returned".into())),
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(vm) = self.vm.take() {
+            self.pool.give_back(vm);
+        }
+    }
+}
+
+/// Short hex for logs.
+fn hex_short(bytes: &[u8]) -> String {
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
