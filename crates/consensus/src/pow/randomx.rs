@@ -61,7 +61,8 @@ pub struct RandomXConfig {
     /// When to use the full dataset (default [`DatasetPolicy::Never`]; see
     /// `docs/consensus.md` for the measured trade-off).
     pub dataset: DatasetPolicy,
-    /// Try large pages first and fall back to ordinary pages (default true, as monerod).
+    /// Allocate caches and datasets in large pages when the system has them, else in
+    /// ordinary pages (default true, as monerod).
     pub large_pages: bool,
 }
 
@@ -469,8 +470,16 @@ impl RandomXHasher {
         // Drop the old dataset before allocating the new one.
         lock(&self.full).take();
         let started = Instant::now();
-        let dataset = RandomXDataset::new(self.flags, cache.0.clone(), 0)
-            .map_err(|e| PowError::RandomX(format!("dataset: {e}")))?;
+        let large = self
+            .config
+            .large_pages
+            .then(|| RandomXDataset::new(self.flags | RandomXFlag::FLAG_LARGE_PAGES, cache.0.clone(), 0).ok())
+            .flatten();
+        let dataset = match large {
+            Some(dataset) => dataset,
+            None => RandomXDataset::new(self.flags, cache.0.clone(), 0)
+                .map_err(|e| PowError::RandomX(format!("dataset: {e}")))?,
+        };
         self.datasets_built.fetch_add(1, Ordering::Relaxed);
         info!(
             seed = %hex_short(&entry.key),
@@ -521,22 +530,21 @@ impl RandomXHasher {
         cache: Option<&RandomXCache>,
         dataset: Option<&RandomXDataset>,
     ) -> Result<Vm, PowError> {
-        let attempts: &[RandomXFlag] = if self.config.large_pages {
-            &[RandomXFlag::FLAG_LARGE_PAGES, RandomXFlag::FLAG_DEFAULT]
-        } else {
-            &[RandomXFlag::FLAG_DEFAULT]
-        };
-        for extra in attempts {
-            let vm = RandomXVM::new(flags | *extra, cache.cloned(), dataset.cloned())
-                .map_err(|e| PowError::RandomX(format!("VM: {e}")))?;
-            if !vm_is_null(&vm) {
-                self.vms_created.fetch_add(1, Ordering::Relaxed);
-                return Ok(Vm(vm));
-            }
-            // A null VM must never be dropped through randomx_destroy_vm with garbage; it
-            // is null, which randomx_destroy_vm handles as `delete nullptr`.
+        // No large pages for VMs: a failed large-page VM comes back null (see `vm_is_null`)
+        // and could not be released cleanly; the 2 MiB scratchpad gains little from them.
+        let vm = RandomXVM::new(flags, cache.cloned(), dataset.cloned())
+            .map_err(|e| PowError::RandomX(format!("VM: {e}")))?;
+        if vm_is_null(&vm) {
+            // Dropping it would call `randomx_destroy_vm(NULL)`, which asserts in debug
+            // builds of RandomX: leak the wrapper instead (it holds a reference to the cache,
+            // which therefore stays allocated; this happens only when memory is exhausted).
+            std::mem::forget(vm);
+            return Err(PowError::RandomX(
+                "randomx_create_vm returned no VM (out of memory or JIT refused)".into(),
+            ));
         }
-        Err(PowError::RandomX("randomx_create_vm returned no VM (out of memory or JIT refused)".into()))
+        self.vms_created.fetch_add(1, Ordering::Relaxed);
+        Ok(Vm(vm))
     }
 }
 
@@ -566,4 +574,106 @@ impl Drop for Lease<'_> {
 /// Short hex for logs.
 fn hex_short(bytes: &[u8]) -> String {
     bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// RandomX's own reference vectors (`src/tests/tests.cpp` of tevador/RandomX, "Hash test
+    /// 1a" to "1f"; the keys are the C strings without their terminating zero, key f is 31
+    /// bytes). Test 1f hashes a Monero block hashing blob.
+    pub(crate) const REFERENCE: [(&[u8], &[u8], &str); 5] = [
+        (b"test key 000", b"This is a test", "639183aae1bf4c9a35884cb46b09cad9175f04efd7684e7262a0ac1c2f0b4e3f"),
+        (b"test key 000", b"Lorem ipsum dolor sit amet", "300a0adb47603dedb42228ccb2b211104f4da45af709cd7547cd049e9489c969"),
+        (
+            b"test key 000",
+            b"sed do eiusmod tempor incididunt ut labore et dolore magna aliqua",
+            "c36d4ed4191e617309867ed66a443be4075014e2b061bcdaf9ce7b721d2b77a8",
+        ),
+        (
+            b"test key 001",
+            b"sed do eiusmod tempor incididunt ut labore et dolore magna aliqua",
+            "e9ff4503201c0c2cca26d285c93ae883f9b1d30c9eb240b820756f2d5a7905fc",
+        ),
+        (b"", b"", ""), // replaced by the hex vectors below
+    ];
+
+    fn hex_vectors() -> Vec<(Vec<u8>, Vec<u8>, &'static str)> {
+        vec![
+            (
+                b"test key 001".to_vec(),
+                hex::decode("0b0b98bea7e805e0010a2126d287a2a0cc833d312cb786385a7c2f9de69d25537f584a9bc9977b00000000666fd8753bf61a8631f12984e3fd44f4014eca629276817b56f32e9b68bd82f416").unwrap(),
+                "c56414121acda1713c2f2a819d8ae38aed7c80c35c2a769298d34f03833cd5f1",
+            ),
+            (
+                hex::decode("7797373ea4633194640bf8d8c3b66724d6aa7bd2dc20e009df2f8f1710abe8").unwrap(),
+                hex::decode("1010e1eaf8cf067b37b5f0ee031ab23ed1755e090a3af4415830145853e2be3e1f6821fed84dae58d00e00da5214d6c1f2d0622e0abd51f9373d04e0b0f8e6d6514d90689721c4aac5a9bb0d").unwrap(),
+                "78af2a1864c42abce36d2e8983e13df99b2af0ce1362999af09fab004d4435a8",
+            ),
+        ]
+    }
+
+    fn all_vectors() -> Vec<(Vec<u8>, Vec<u8>, &'static str)> {
+        let mut all: Vec<_> = REFERENCE
+            .iter()
+            .filter(|(k, _, _)| !k.is_empty())
+            .map(|(k, i, h)| (k.to_vec(), i.to_vec(), *h))
+            .collect();
+        all.extend(hex_vectors());
+        all
+    }
+
+    fn hasher(max_caches: usize) -> RandomXHasher {
+        RandomXHasher::new(RandomXConfig { threads: 2, max_caches, ..RandomXConfig::default() })
+            .unwrap()
+    }
+
+    #[test]
+    fn reference_vectors_one_by_one_and_in_a_batch() {
+        let hasher = hasher(3);
+        let vectors = all_vectors();
+        assert_eq!(vectors.len(), 6);
+        for (key, input, expected) in &vectors {
+            assert_eq!(hex::encode(hasher.hash(key, input).unwrap()), *expected);
+        }
+        // The same in one parallel batch, several times over so threads share VMs.
+        let jobs: Vec<(&[u8], &[u8])> = vectors
+            .iter()
+            .cycle()
+            .take(24)
+            .map(|(k, i, _)| (k.as_slice(), i.as_slice()))
+            .collect();
+        let results = hasher.hash_batch(&jobs);
+        for ((_, _, expected), got) in vectors.iter().cycle().zip(results) {
+            assert_eq!(hex::encode(got.unwrap()), *expected);
+        }
+        let stats = hasher.stats();
+        assert_eq!(stats.caches_built, 3, "one cache per key, built once");
+        assert_eq!(stats.light_hashes, 30);
+        // VMs are reused: never more than the threads plus this thread, per key.
+        assert!(stats.vms_created <= 3 * 3, "{stats:?}");
+    }
+
+    #[test]
+    fn caches_are_bounded_and_rebuilt_when_evicted() {
+        let hasher = hasher(1);
+        let (k0, i0, h0) = (b"test key 000", b"This is a test", REFERENCE[0].2);
+        let (k1, i1, h1) = (REFERENCE[3].0, REFERENCE[3].1, REFERENCE[3].2);
+        assert_eq!(hex::encode(hasher.hash(k0, i0).unwrap()), h0);
+        assert_eq!(hex::encode(hasher.hash(k1, i1).unwrap()), h1);
+        assert_eq!(hasher.cached_seeds(), vec![k1.to_vec()]);
+        assert_eq!(hex::encode(hasher.hash(k0, i0).unwrap()), h0);
+        assert_eq!(hasher.stats().caches_built, 3);
+    }
+
+    #[test]
+    fn a_null_vm_is_recognised() {
+        let cache = RandomXCache::new(RandomXFlag::get_recommended_flags(), b"test key 000").unwrap();
+        let vm = RandomXVM::new(RandomXFlag::get_recommended_flags(), Some(cache), None).unwrap();
+        assert!(!vm_is_null(&vm));
+        assert!(format!("{vm:?}").contains("vm: 0x"), "randomx-rs changed its Debug output");
+    }
 }
