@@ -2,6 +2,7 @@
 //!
 //! (Being filled in: block rules here, transaction rules in `tx`.)
 
+pub mod block;
 pub mod difficulty;
 pub mod hardfork;
 pub mod network;
@@ -10,5 +11,9 @@ pub mod reward;
 pub mod timestamp;
 pub mod weight;
 
+pub use block::{
+    BlockError, BlockTx, ChainContext, ChainHistory, PowCheck, VerifiedBlockInfo,
+    verify_block_header_and_coinbase,
+};
 pub use hardfork::HardFork;
 pub use network::{ChainConfig, Network};

@@ -156,9 +156,49 @@ pub enum PowError {
     /// The worker pool could not be built.
     #[error("could not start the hashing threads: {0}")]
     ThreadPool(String),
+}
+
+/// A block's proof of work is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PowCheckError {
+    /// The hash could not be computed.
+    #[error(transparent)]
+    Hashing(#[from] PowError),
+    /// The block is not the checkpointed one.
+    #[error("block at height {height} is {found}, the checkpoint says {expected}")]
+    CheckpointMismatch {
+        /// Height.
+        height: u64,
+        /// The checkpoint's hash.
+        expected: String,
+        /// The block's hash.
+        found: String,
+    },
+    /// The precomputed hash belongs to another block or height.
+    #[error("proof-of-work hash for height {height} was computed for block {computed_for} at height {computed_height}")]
+    OtherBlock {
+        /// Height of the block verified.
+        height: u64,
+        /// Hash of the block it was computed for.
+        computed_for: String,
+        /// Height it was computed for.
+        computed_height: u64,
+    },
+    /// The precomputed hash used another RandomX key than the chain's.
+    #[error("proof-of-work hash for height {height} used key {used:?}, the chain's key is {expected:?}")]
+    WrongSeed {
+        /// Height.
+        height: u64,
+        /// The chain's key (hex), if known.
+        expected: Option<String>,
+        /// The key used (hex).
+        used: Option<String>,
+    },
     /// The hash does not meet the difficulty.
-    #[error("proof-of-work hash {hash} does not meet difficulty {difficulty}")]
+    #[error("proof-of-work hash {hash} of the block at height {height} does not meet difficulty {difficulty}")]
     InsufficientWork {
+        /// Height.
+        height: u64,
         /// The hash, hex.
         hash: String,
         /// The difficulty.
