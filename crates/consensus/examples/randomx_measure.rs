@@ -10,7 +10,13 @@
 //! meaningful on a machine shared with other work; wall time is printed too. With
 //! `--fixture DIR` (a regtest chain fixture, `blocks/<height>.bin`), the batch hashes the
 //! real blocks 1..=N with their real keys; otherwise synthetic 76-byte blobs on one key.
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +26,12 @@ use umbra_consensus::pow::{DatasetPolicy, PowJob, RandomXConfig, RandomXHasher, 
 /// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    Duration::from_nanos(s.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0))
+    Duration::from_nanos(
+        s.split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    )
 }
 
 /// CPU time of the whole process (all threads).
@@ -29,7 +40,11 @@ fn process_cpu() -> Duration {
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for task in tasks.flatten() {
             let s = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            total += s.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            total += s
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
         }
     }
     Duration::from_nanos(total)
@@ -50,14 +65,22 @@ fn synthetic_blob(i: u64) -> Vec<u8> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
     let blocks: u64 = arg("--blocks").map_or(2000, |v| v.parse().unwrap());
     let threads: usize = arg("--threads").map_or(2, |v| v.parse().unwrap());
     let full = args.iter().any(|a| a == "--full");
     let fixture = arg("--fixture").cloned();
 
     let key = [0x41u8; 32];
-    println!("machine: {} CPUs online, load average {}", num_cpus(), load_average());
+    println!(
+        "machine: {} CPUs online, load average {}",
+        num_cpus(),
+        load_average()
+    );
 
     // 1. Cache build and light mode, one thread.
     let hasher = RandomXHasher::new(RandomXConfig {
@@ -68,7 +91,11 @@ fn main() {
     .unwrap();
     let (w, c) = (Instant::now(), thread_cpu());
     hasher.prepare(&key).unwrap();
-    println!("cache build (argon2, 256 MiB):  {:>8.0} ms wall  {:>8.0} ms cpu", ms(w.elapsed()), ms(thread_cpu() - c));
+    println!(
+        "cache build (argon2, 256 MiB):  {:>8.0} ms wall  {:>8.0} ms cpu",
+        ms(w.elapsed()),
+        ms(thread_cpu() - c)
+    );
     let n_light = 100;
     hasher.hash(&key, &synthetic_blob(0)).unwrap(); // VM creation out of the timing
     let (w, c) = (Instant::now(), thread_cpu());
@@ -103,7 +130,11 @@ fn main() {
             .enumerate()
             .map(|(i, block)| {
                 let height = i as u64 + 1;
-                PowJob { block, height, seed: Some(hashes[seed_height(height) as usize]) }
+                PowJob {
+                    block,
+                    height,
+                    seed: Some(hashes[seed_height(height) as usize]),
+                }
             })
             .collect();
         let (w2, c2) = (Instant::now(), process_cpu());
@@ -119,7 +150,10 @@ fn main() {
         results.len()
     } else {
         let blobs: Vec<Vec<u8>> = (0..blocks).map(synthetic_blob).collect();
-        let jobs: Vec<(&[u8], &[u8])> = blobs.iter().map(|b| (key.as_slice(), b.as_slice())).collect();
+        let jobs: Vec<(&[u8], &[u8])> = blobs
+            .iter()
+            .map(|b| (key.as_slice(), b.as_slice()))
+            .collect();
         let results = hasher.hash_batch(&jobs);
         assert!(results.iter().all(Result::is_ok));
         results.len()

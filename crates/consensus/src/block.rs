@@ -233,11 +233,15 @@ pub struct VerifiedBlockInfo {
 pub fn parse_block(bytes: &[u8], max_size: u64) -> Result<Block, BlockError> {
     let size = bytes.len() as u64;
     if size > max_size {
-        return Err(BlockError::Oversized { size, limit: max_size });
+        return Err(BlockError::Oversized {
+            size,
+            limit: max_size,
+        });
     }
     let mut reader = bytes;
-    let block = Block::read(&mut reader)
-        .map_err(|e| BlockError::Malformed { reason: e.to_string() })?;
+    let block = Block::read(&mut reader).map_err(|e| BlockError::Malformed {
+        reason: e.to_string(),
+    })?;
     if !reader.is_empty() {
         return Err(BlockError::NonCanonical {
             size: bytes.len(),
@@ -245,7 +249,9 @@ pub fn parse_block(bytes: &[u8], max_size: u64) -> Result<Block, BlockError> {
         });
     }
     if block.transactions.len() >= MAX_TX_PER_BLOCK {
-        return Err(BlockError::Malformed { reason: "too many transactions".into() });
+        return Err(BlockError::Malformed {
+            reason: "too many transactions".into(),
+        });
     }
     Ok(block)
 }
@@ -392,7 +398,11 @@ impl ChainContext {
         }
         let needed = Self::history_len(height);
         if history.recent.len() as u64 != needed {
-            return Err(ContextError::HistoryLength { height, needed, given: history.recent.len() });
+            return Err(ContextError::HistoryLength {
+                height,
+                needed,
+                given: history.recent.len(),
+            });
         }
         let mut seeds = Vec::new();
         for seed_height in Self::seed_heights(height) {
@@ -401,7 +411,10 @@ impl ChainContext {
                 .iter()
                 .find(|(h, _)| *h == seed_height)
                 .map(|(_, hash)| *hash)
-                .ok_or(ContextError::MissingSeed { height, seed_height })?;
+                .ok_or(ContextError::MissingSeed {
+                    height,
+                    seed_height,
+                })?;
             seeds.push((seed_height, hash));
         }
         let first_height = height - needed;
@@ -498,14 +511,18 @@ impl ChainContext {
 
     /// The largest size of the next block's bytes ([`parse_block`]).
     pub fn max_block_size(&self) -> u64 {
-        self.max_block_weight().saturating_add(BLOCK_SIZE_SANITY_LEEWAY)
+        self.max_block_weight()
+            .saturating_add(BLOCK_SIZE_SANITY_LEEWAY)
     }
 
     /// The hash keying RandomX for the block at `height`, if this context knows it (`height`
     /// is the next height, or a later one whose key block is already in the chain).
     pub fn seed_hash(&self, height: u64) -> Option<[u8; 32]> {
         let wanted = seed_height(height);
-        self.seeds.iter().find(|(h, _)| *h == wanted).map(|(_, hash)| *hash)
+        self.seeds
+            .iter()
+            .find(|(h, _)| *h == wanted)
+            .map(|(_, hash)| *hash)
     }
 
     /// Proof-of-work jobs for `blocks`, which follow this chain's top in order (block `i` at
@@ -521,12 +538,19 @@ impl ChainContext {
                 let height = self.height + i as u64;
                 let wanted = seed_height(height);
                 let seed = self.seed_hash(height).or_else(|| {
-                    batch_seeds.iter().find(|(h, _)| *h == wanted).map(|(_, hash)| *hash)
+                    batch_seeds
+                        .iter()
+                        .find(|(h, _)| *h == wanted)
+                        .map(|(_, hash)| *hash)
                 });
                 if height.is_multiple_of(SEEDHASH_EPOCH_BLOCKS) {
                     batch_seeds.push((height, block.hash()));
                 }
-                PowJob { block, height, seed }
+                PowJob {
+                    block,
+                    height,
+                    seed,
+                }
             })
             .collect()
     }
@@ -534,7 +558,10 @@ impl ChainContext {
     /// Updates the context with a block verified against it.
     pub fn apply(&mut self, info: &VerifiedBlockInfo) -> Result<(), ContextError> {
         if info.height != self.height {
-            return Err(ContextError::NotNext { expected: self.height, given: info.height });
+            return Err(ContextError::NotNext {
+                expected: self.height,
+                given: info.height,
+            });
         }
         if info.previous != self.top_hash {
             return Err(ContextError::NotOnTop {
@@ -545,7 +572,8 @@ impl ChainContext {
         self.hard_forks.add_block(info.height, info.minor_version);
         self.timestamps.push(info.timestamp);
         if info.height != 0 {
-            self.difficulty.push(info.timestamp, info.cumulative_difficulty);
+            self.difficulty
+                .push(info.timestamp, info.cumulative_difficulty);
         }
         self.weights.push(info.weight, info.long_term_weight);
         self.cumulative_difficulty = info.cumulative_difficulty;
@@ -604,17 +632,24 @@ fn verify(
     }
     let coinbase_height = block.number() as u64;
     if coinbase_height != height {
-        return Err(BlockError::WrongHeight { found: coinbase_height, expected: height });
+        return Err(BlockError::WrongHeight {
+            found: coinbase_height,
+            expected: height,
+        });
     }
     if height == 0 {
         let expected = ctx.config.network.genesis_hash();
         if hash != expected {
-            return Err(BlockError::WrongGenesis { found: hex(&hash), expected: hex(&expected) });
+            return Err(BlockError::WrongGenesis {
+                found: hex(&hash),
+                expected: hex(&expected),
+            });
         }
     }
 
     // 3. Version and vote.
-    ctx.hard_forks.check(header.hardfork_version, header.hardfork_signal)?;
+    ctx.hard_forks
+        .check(header.hardfork_version, header.hardfork_signal)?;
     let version = ctx.hard_fork();
 
     // 4. Timestamp.
@@ -635,7 +670,10 @@ fn verify(
 
     // 7. The transactions are the block's.
     if txs.len() != block.transactions.len() {
-        return Err(BlockError::TxCount { listed: block.transactions.len(), given: txs.len() });
+        return Err(BlockError::TxCount {
+            listed: block.transactions.len(),
+            given: txs.len(),
+        });
     }
     let miner_tx_hash = miner_tx.hash();
     let mut seen = HashSet::with_capacity(txs.len() + 1);
@@ -644,21 +682,28 @@ fn verify(
     let mut txs_weight: u64 = 0;
     for (index, (listed, given)) in block.transactions.iter().zip(txs).enumerate() {
         if *listed != given.hash {
-            return Err(BlockError::TxMismatch { index, listed: hex(listed), given: hex(&given.hash) });
+            return Err(BlockError::TxMismatch {
+                index,
+                listed: hex(listed),
+                given: hex(&given.hash),
+            });
         }
         if !seen.insert(*listed) {
             return Err(BlockError::DuplicateTx { hash: hex(listed) });
         }
-        total_fees =
-            total_fees.checked_add(given.fee).ok_or(BlockError::Overflow { what: "fees" })?;
-        txs_weight =
-            txs_weight.checked_add(given.weight).ok_or(BlockError::Overflow { what: "weight" })?;
+        total_fees = total_fees
+            .checked_add(given.fee)
+            .ok_or(BlockError::Overflow { what: "fees" })?;
+        txs_weight = txs_weight
+            .checked_add(given.weight)
+            .ok_or(BlockError::Overflow { what: "weight" })?;
     }
 
     // 8. Weight, reward and the coinbase amount.
     let miner_tx_weight = transaction_weight(miner_tx);
-    let weight =
-        txs_weight.checked_add(miner_tx_weight).ok_or(BlockError::Overflow { what: "weight" })?;
+    let weight = txs_weight
+        .checked_add(miner_tx_weight)
+        .ok_or(BlockError::Overflow { what: "weight" })?;
     let outcome = reward::validate_miner_tx_reward(
         miner_tx,
         ctx.weights.penalty_median(version),
@@ -668,11 +713,14 @@ fn verify(
         version,
     )?;
     let long_term_weight = ctx.weights.next_long_term_weight(weight, version);
-    let cumulative_difficulty = ctx
-        .cumulative_difficulty
-        .checked_add(difficulty)
-        .ok_or(BlockError::Overflow { what: "cumulative difficulty" })?;
-    let already_generated_coins = if outcome.generated < MONEY_SUPPLY - ctx.already_generated_coins {
+    let cumulative_difficulty =
+        ctx.cumulative_difficulty
+            .checked_add(difficulty)
+            .ok_or(BlockError::Overflow {
+                what: "cumulative difficulty",
+            })?;
+    let already_generated_coins = if outcome.generated < MONEY_SUPPLY - ctx.already_generated_coins
+    {
         ctx.already_generated_coins + outcome.generated
     } else {
         MONEY_SUPPLY
@@ -724,7 +772,11 @@ fn check_block_pow(
             return Ok(None);
         }
         PowCheck::Compute(hasher) => {
-            computed = hasher.hash_block(&PowJob { block, height, seed })?;
+            computed = hasher.hash_block(&PowJob {
+                block,
+                height,
+                seed,
+            })?;
             &computed
         }
         PowCheck::Computed(given) => given,
@@ -753,6 +805,39 @@ fn check_block_pow(
     Ok(Some(pow_hash.hash()))
 }
 
+/// Parses `bytes` as a block and runs every rule of [`verify_block_header_and_coinbase`] on
+/// it against `ctx`, with its listed transactions given as 1,500-byte transactions without
+/// fee and its proof of work replaced by a checkpoint of its own hash (hashing RandomX for
+/// every input would make fuzzing a thousand times slower). Returns whether it was
+/// accepted; refusals are the expected outcome. This is the body of the fuzz check for
+/// block parsing and header rules: it must return for every input, and what parses must
+/// re-encode to the same bytes.
+#[doc(hidden)]
+pub fn check_block_bytes(bytes: &[u8], ctx: &ChainContext) -> bool {
+    let Ok(block) = parse_block(bytes, ctx.max_block_size().max(2_000_000)) else {
+        return false;
+    };
+    if block.serialize() != bytes {
+        // The parser accepted bytes that are not the block's own encoding.
+        tracing::error!(
+            size = bytes.len(),
+            "parse_block accepted a non-canonical encoding"
+        );
+        return false;
+    }
+    let txs: Vec<BlockTx> = block
+        .transactions
+        .iter()
+        .map(|hash| BlockTx {
+            hash: *hash,
+            weight: 1_500,
+            fee: 0,
+        })
+        .collect();
+    verify_block_header_and_coinbase(&block, ctx, &txs, PowCheck::Checkpoint(block.hash()), None)
+        .is_ok()
+}
+
 /// Lowercase hex of 32 bytes.
 pub(crate) fn hex(bytes: &[u8; 32]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -760,7 +845,12 @@ pub(crate) fn hex(bytes: &[u8; 32]) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use std::sync::OnceLock;
 
@@ -787,7 +877,11 @@ mod tests {
     pub(crate) fn hasher() -> &'static RandomXHasher {
         static HASHER: OnceLock<RandomXHasher> = OnceLock::new();
         HASHER.get_or_init(|| {
-            RandomXHasher::new(RandomXConfig { threads: 2, ..RandomXConfig::default() }).unwrap()
+            RandomXHasher::new(RandomXConfig {
+                threads: 2,
+                ..RandomXConfig::default()
+            })
+            .unwrap()
         })
     }
 
@@ -811,7 +905,10 @@ mod tests {
             ));
             let mut longer = bytes.clone();
             longer.push(0);
-            assert!(matches!(parse_block(&longer, u64::MAX), Err(BlockError::NonCanonical { .. })));
+            assert!(matches!(
+                parse_block(&longer, u64::MAX),
+                Err(BlockError::NonCanonical { .. })
+            ));
             assert!(matches!(
                 parse_block(&bytes[..bytes.len() - 1], u64::MAX),
                 Err(BlockError::Malformed { .. })
@@ -856,7 +953,10 @@ mod tests {
         for (hash, height, version, txs, expected_weight) in cases {
             let block = parse_block(&mainnet_block(hash), u64::MAX).unwrap();
             assert_eq!(block.number() as u64, height);
-            assert_eq!(Network::Mainnet.hard_forks().scheduled_version(height), version);
+            assert_eq!(
+                Network::Mainnet.hard_forks().scheduled_version(height),
+                version
+            );
             crate::hardfork::check_block_version(
                 block.header.hardfork_version,
                 block.header.hardfork_signal,
@@ -891,7 +991,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(outcome.paid, 600_000_000_000);
-        assert_eq!(crate::weight::long_term_block_weight(106, 300_000, HardFork::V16), 176_470);
+        assert_eq!(
+            crate::weight::long_term_block_weight(106, 300_000, HardFork::V16),
+            176_470
+        );
     }
 
     /// Block 202612's proof-of-work hash is the fixed one, whatever the hasher.
@@ -902,7 +1005,11 @@ mod tests {
             u64::MAX,
         )
         .unwrap();
-        let job = PowJob { block: &block, height: 202_612, seed: None };
+        let job = PowJob {
+            block: &block,
+            height: 202_612,
+            seed: None,
+        };
         let pow = hasher().hash_block(&job).unwrap();
         assert_eq!(
             hex(&pow.hash()),
@@ -914,10 +1021,17 @@ mod tests {
             u64::MAX,
         )
         .unwrap();
-        let job = PowJob { block: &block, height: 202_609, seed: None };
+        let job = PowJob {
+            block: &block,
+            height: 202_609,
+            seed: None,
+        };
         assert!(matches!(
             hasher().hash_block(&job),
-            Err(crate::pow::PowError::Unsupported { algorithm: "CryptoNight v0", .. })
+            Err(crate::pow::PowError::Unsupported {
+                algorithm: "CryptoNight v0",
+                ..
+            })
         ));
     }
 
@@ -985,7 +1099,11 @@ mod tests {
             )
             .unwrap();
             ctx.apply(&info).unwrap();
-            Self { ctx, blocks: vec![genesis], infos: vec![info] }
+            Self {
+                ctx,
+                blocks: vec![genesis],
+                infos: vec![info],
+            }
         }
 
         pub(crate) fn timestamp(height: u64) -> u64 {
@@ -1057,8 +1175,8 @@ mod tests {
         assert_eq!(tip.long_term_weight, 176_470);
         assert!(synth.ctx.median_timestamp().is_some());
         // The context rebuilt from storage equals the one updated block by block.
-        let rebuilt = ChainContext::from_history(ChainConfig::regtest(Some(1)), &synth.history())
-            .unwrap();
+        let rebuilt =
+            ChainContext::from_history(ChainConfig::regtest(Some(1)), &synth.history()).unwrap();
         assert_eq!(rebuilt, synth.ctx);
     }
 
@@ -1083,7 +1201,10 @@ mod tests {
             ahead.push(block);
         }
         let jobs = synth.ctx.pow_jobs(&ahead);
-        assert!(jobs.iter().all(|j| j.seed == Some(Network::Regtest.genesis_hash())));
+        assert!(
+            jobs.iter()
+                .all(|j| j.seed == Some(Network::Regtest.genesis_hash()))
+        );
         let hashes = hasher().hash_blocks(&jobs);
         let mut ctx = synth.ctx.clone();
         for (block, pow) in ahead.iter().zip(&hashes) {
@@ -1093,7 +1214,11 @@ mod tests {
                     .unwrap();
             // The batch hash is the one computed one by one.
             let single = hasher()
-                .hash_block(&PowJob { block, height: ctx.height(), seed: ctx.seed_hash(ctx.height()) })
+                .hash_block(&PowJob {
+                    block,
+                    height: ctx.height(),
+                    seed: ctx.seed_hash(ctx.height()),
+                })
                 .unwrap();
             assert_eq!(info.pow_hash, Some(single.hash()));
             ctx.apply(&info).unwrap();
@@ -1103,7 +1228,9 @@ mod tests {
         // A hash computed for one block does not prove another.
         let mut ctx = synth.ctx.clone();
         let first = hashes[0].as_ref().unwrap();
-        let info = verify_block_header_and_coinbase(&ahead[0], &ctx, &[], PowCheck::Computed(first), None).unwrap();
+        let info =
+            verify_block_header_and_coinbase(&ahead[0], &ctx, &[], PowCheck::Computed(first), None)
+                .unwrap();
         ctx.apply(&info).unwrap();
         assert!(matches!(
             verify_block_header_and_coinbase(&ahead[1], &ctx, &[], PowCheck::Computed(first), None),
@@ -1125,7 +1252,10 @@ mod tests {
 
         let mut b = good.clone();
         b.header.previous = [9; 32];
-        assert!(matches!(check(&b, &[], None), Err(BlockError::WrongPrevious { .. })));
+        assert!(matches!(
+            check(&b, &[], None),
+            Err(BlockError::WrongPrevious { .. })
+        ));
 
         let mut b = good.clone();
         b.header.hardfork_version = 15;
@@ -1150,12 +1280,24 @@ mod tests {
 
         // Coinbase for another height.
         let reward = base_reward(ctx.already_generated_coins(), HardFork::V16);
-        let b = Block::new(good.header.clone(), coinbase(height + 1, reward, true), vec![]).unwrap();
-        assert!(matches!(check(&b, &[], None), Err(BlockError::WrongHeight { .. })));
+        let b = Block::new(
+            good.header.clone(),
+            coinbase(height + 1, reward, true),
+            vec![],
+        )
+        .unwrap();
+        assert!(matches!(
+            check(&b, &[], None),
+            Err(BlockError::WrongHeight { .. })
+        ));
         // Coinbase paying one atomic unit too much, or too little (v16 wants it exact).
         for amount in [reward + 1, reward - 1] {
-            let b = Block::new(good.header.clone(), coinbase(height, amount, true), vec![]).unwrap();
-            assert!(matches!(check(&b, &[], None), Err(BlockError::MinerTx(_))), "{amount}");
+            let b =
+                Block::new(good.header.clone(), coinbase(height, amount, true), vec![]).unwrap();
+            assert!(
+                matches!(check(&b, &[], None), Err(BlockError::MinerTx(_))),
+                "{amount}"
+            );
         }
         // Coinbase without a view tag in v16.
         let b = Block::new(good.header.clone(), coinbase(height, reward, false), vec![]).unwrap();
@@ -1166,14 +1308,31 @@ mod tests {
 
         // Transactions: the ones given must be the ones listed.
         let listed = [[1u8; 32], [2u8; 32]];
-        let with_txs = Block::new(good.header.clone(), good.miner_transaction().clone(), listed.to_vec()).unwrap();
-        let tx = |hash, fee| BlockTx { hash, weight: 1_500, fee };
-        assert!(matches!(check(&with_txs, &[tx([1; 32], 0)], None), Err(BlockError::TxCount { .. })));
+        let with_txs = Block::new(
+            good.header.clone(),
+            good.miner_transaction().clone(),
+            listed.to_vec(),
+        )
+        .unwrap();
+        let tx = |hash, fee| BlockTx {
+            hash,
+            weight: 1_500,
+            fee,
+        };
+        assert!(matches!(
+            check(&with_txs, &[tx([1; 32], 0)], None),
+            Err(BlockError::TxCount { .. })
+        ));
         assert!(matches!(
             check(&with_txs, &[tx([1; 32], 0), tx([3; 32], 0)], None),
             Err(BlockError::TxMismatch { index: 1, .. })
         ));
-        let twice = Block::new(good.header.clone(), good.miner_transaction().clone(), vec![[1; 32], [1; 32]]).unwrap();
+        let twice = Block::new(
+            good.header.clone(),
+            good.miner_transaction().clone(),
+            vec![[1; 32], [1; 32]],
+        )
+        .unwrap();
         assert!(matches!(
             check(&twice, &[tx([1; 32], 0), tx([1; 32], 0)], None),
             Err(BlockError::DuplicateTx { .. })
@@ -1183,24 +1342,64 @@ mod tests {
             check(&with_txs, &[tx([1; 32], 5), tx([2; 32], 6)], None),
             Err(BlockError::MinerTx(MinerTxError::NotExact { .. }))
         ));
-        let paid = Block::new(good.header.clone(), coinbase(height, reward + 11, true), listed.to_vec()).unwrap();
+        let paid = Block::new(
+            good.header.clone(),
+            coinbase(height, reward + 11, true),
+            listed.to_vec(),
+        )
+        .unwrap();
         let info = check(&paid, &[tx([1; 32], 5), tx([2; 32], 6)], None).unwrap();
         assert_eq!(info.total_fees, 11);
         assert_eq!(info.generated_coins, reward);
         assert_eq!(info.weight, info.miner_tx_weight + 3_000);
 
         // Too heavy: above twice the effective median (300000 here).
-        let heavy = [BlockTx { hash: [1; 32], weight: 400_000, fee: 0 }, BlockTx { hash: [2; 32], weight: 300_000, fee: 0 }];
+        let heavy = [
+            BlockTx {
+                hash: [1; 32],
+                weight: 400_000,
+                fee: 0,
+            },
+            BlockTx {
+                hash: [2; 32],
+                weight: 300_000,
+                fee: 0,
+            },
+        ];
         assert!(matches!(
             check(&with_txs, &heavy, None),
-            Err(BlockError::MinerTx(MinerTxError::Reward(reward::RewardError::BlockTooHeavy { .. })))
+            Err(BlockError::MinerTx(MinerTxError::Reward(
+                reward::RewardError::BlockTooHeavy { .. }
+            )))
         ));
         // Heavier than the median but allowed: the penalty lowers the reward.
-        let penalised = [BlockTx { hash: [1; 32], weight: 200_000, fee: 0 }, BlockTx { hash: [2; 32], weight: 200_000, fee: 0 }];
+        let penalised = [
+            BlockTx {
+                hash: [1; 32],
+                weight: 200_000,
+                fee: 0,
+            },
+            BlockTx {
+                hash: [2; 32],
+                weight: 200_000,
+                fee: 0,
+            },
+        ];
         let miner_weight = transaction_weight(good.miner_transaction());
-        let penalised_reward = block_reward(300_000, 400_000 + miner_weight, ctx.already_generated_coins(), HardFork::V16).unwrap();
+        let penalised_reward = block_reward(
+            300_000,
+            400_000 + miner_weight,
+            ctx.already_generated_coins(),
+            HardFork::V16,
+        )
+        .unwrap();
         assert!(penalised_reward < reward);
-        let b = Block::new(good.header.clone(), coinbase(height, penalised_reward, true), listed.to_vec()).unwrap();
+        let b = Block::new(
+            good.header.clone(),
+            coinbase(height, penalised_reward, true),
+            listed.to_vec(),
+        )
+        .unwrap();
         let info = check(&b, &penalised, None).unwrap();
         assert_eq!(info.generated_coins, penalised_reward);
 
@@ -1216,24 +1415,47 @@ mod tests {
         let ctx = ChainContext::new(ChainConfig::stagenet());
         let regtest_genesis = Network::Regtest.genesis_block();
         assert!(matches!(
-            verify_block_header_and_coinbase(&regtest_genesis, &ctx, &[], PowCheck::Compute(hasher()), None),
+            verify_block_header_and_coinbase(
+                &regtest_genesis,
+                &ctx,
+                &[],
+                PowCheck::Compute(hasher()),
+                None
+            ),
             Err(BlockError::WrongGenesis { .. })
         ));
         let stagenet_genesis = Network::Stagenet.genesis_block();
-        let info = verify_block_header_and_coinbase(&stagenet_genesis, &ctx, &[], PowCheck::Compute(hasher()), None).unwrap();
+        let info = verify_block_header_and_coinbase(
+            &stagenet_genesis,
+            &ctx,
+            &[],
+            PowCheck::Compute(hasher()),
+            None,
+        )
+        .unwrap();
         let mut applied = ctx;
         applied.apply(&info).unwrap();
-        assert!(matches!(applied.apply(&info), Err(ContextError::NotNext { .. })));
         assert!(matches!(
-            ChainContext::from_history(ChainConfig::stagenet(), &ChainHistory {
-                height: 5,
-                top_hash: [0; 32],
-                top_version: HardFork::V1,
-                already_generated_coins: 0,
-                recent: vec![],
-                seeds: vec![],
-            }),
-            Err(ContextError::HistoryLength { needed: 5, given: 0, .. })
+            applied.apply(&info),
+            Err(ContextError::NotNext { .. })
+        ));
+        assert!(matches!(
+            ChainContext::from_history(
+                ChainConfig::stagenet(),
+                &ChainHistory {
+                    height: 5,
+                    top_hash: [0; 32],
+                    top_version: HardFork::V1,
+                    already_generated_coins: 0,
+                    recent: vec![],
+                    seeds: vec![],
+                }
+            ),
+            Err(ContextError::HistoryLength {
+                needed: 5,
+                given: 0,
+                ..
+            })
         ));
     }
 
@@ -1243,17 +1465,90 @@ mod tests {
         // 1 until there are two blocks after genesis, then computed.
         let mut ctx = ChainContext::new(ChainConfig::regtest(None));
         let genesis = Network::Regtest.genesis_block();
-        let info = verify_block_header_and_coinbase(&genesis, &ctx, &[], PowCheck::Compute(hasher()), None).unwrap();
+        let info = verify_block_header_and_coinbase(
+            &genesis,
+            &ctx,
+            &[],
+            PowCheck::Compute(hasher()),
+            None,
+        )
+        .unwrap();
         ctx.apply(&info).unwrap();
         assert_eq!(ctx.next_difficulty().unwrap(), 1);
         for _ in 0..3 {
             let block = next_block(&ctx, Synth::timestamp(ctx.height()));
-            let info = verify_block_header_and_coinbase(&block, &ctx, &[], PowCheck::Checkpoint(block.hash()), None).unwrap();
+            let info = verify_block_header_and_coinbase(
+                &block,
+                &ctx,
+                &[],
+                PowCheck::Checkpoint(block.hash()),
+                None,
+            )
+            .unwrap();
             ctx.apply(&info).unwrap();
         }
         // Window: blocks 1..=3, difficulties 1 each, 120 s apart: ceil(2 * 120 / 240) = 1.
         assert_eq!(ctx.next_difficulty().unwrap(), 1);
         assert_eq!(ctx.cumulative_difficulty(), 4);
+    }
+
+    /// Damaged block bytes never panic the parser or the rules (the libFuzzer target
+    /// `consensus_block` proposed in `docs/consensus.md` runs the same function).
+    #[test]
+    fn damaged_blocks_never_panic() {
+        let mut synth = Synth::new();
+        synth.grow(2);
+        let mut seeds: Vec<Vec<u8>> = synth.blocks.iter().map(Block::serialize).collect();
+        for hash in [
+            "5ecb7e663bbe947c734c8059e7d7d52dc7d6644bb82d81a6ad4057d127ee8eda",
+            "43bd1f2b6556dcafa413d8372974af59e4e8f37dbf74dc6b2a9b7212d0577428",
+            "f910435a5477ca27be1986c080d5476aeab52d0c07cf3d9c72513213350d25d4",
+        ] {
+            seeds.push(mainnet_block(hash));
+        }
+        let ctx = &synth.ctx;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut accepted = 0;
+        for round in 0..6_000 {
+            let mut bytes = seeds[round % seeds.len()].clone();
+            for _ in 0..(1 + next() % 4) {
+                let len = bytes.len().max(1);
+                let at = (next() as usize) % len;
+                match next() % 5 {
+                    0 => {
+                        let i = at.min(bytes.len().saturating_sub(1));
+                        bytes[i] ^= 1 << (next() % 8);
+                    }
+                    1 => bytes.truncate(at),
+                    2 => bytes.insert(at.min(bytes.len()), next() as u8),
+                    3 => {
+                        let end = (at + 8).min(bytes.len());
+                        for b in &mut bytes[at.min(end)..end] {
+                            *b = 0xff;
+                        }
+                    }
+                    _ => {
+                        if at < bytes.len() {
+                            bytes.remove(at);
+                        }
+                    }
+                }
+                if bytes.is_empty() {
+                    bytes.push(0);
+                }
+            }
+            if check_block_bytes(&bytes, ctx) {
+                accepted += 1;
+            }
+        }
+        // Almost every damaged block is refused somewhere.
+        assert!(accepted < 100, "{accepted}");
     }
 
     #[test]
@@ -1293,7 +1588,12 @@ mod tests {
             ctx.apply(&info).unwrap();
             previous = hash;
             let kept: Vec<u64> = ctx.seeds.iter().map(|(h, _)| *h).collect();
-            assert_eq!(kept, ChainContext::seed_heights(ctx.height()), "at {}", ctx.height());
+            assert_eq!(
+                kept,
+                ChainContext::seed_heights(ctx.height()),
+                "at {}",
+                ctx.height()
+            );
             let next_seed = ctx.seed_hash(ctx.height()).unwrap();
             assert_eq!(next_seed[..8], seed_height(ctx.height()).to_le_bytes());
         }

@@ -85,9 +85,10 @@ pub fn next_difficulty(
         });
     }
     let length = timestamps.len().min(DIFFICULTY_WINDOW);
-    let (Some(timestamps), Some(cumulative)) =
-        (timestamps.get(..length), cumulative_difficulties.get(..length))
-    else {
+    let (Some(timestamps), Some(cumulative)) = (
+        timestamps.get(..length),
+        cumulative_difficulties.get(..length),
+    ) else {
         return Err(DifficultyError::Overflow);
     };
     if length <= 1 {
@@ -104,15 +105,21 @@ pub fn next_difficulty(
         (begin, begin + kept)
     };
     let last = cut_end - 1;
-    let (Some(&ts_first), Some(&ts_last), Some(&cum_first), Some(&cum_last)) =
-        (sorted.get(cut_begin), sorted.get(last), cumulative.get(cut_begin), cumulative.get(last))
-    else {
+    let (Some(&ts_first), Some(&ts_last), Some(&cum_first), Some(&cum_last)) = (
+        sorted.get(cut_begin),
+        sorted.get(last),
+        cumulative.get(cut_begin),
+        cumulative.get(last),
+    ) else {
         return Err(DifficultyError::Overflow);
     };
     let time_span = ts_last.saturating_sub(ts_first).max(1);
     let total_work = cum_last
         .checked_sub(cum_first)
-        .ok_or(DifficultyError::NotCumulative { first: cum_first, last: cum_last })?;
+        .ok_or(DifficultyError::NotCumulative {
+            first: cum_first,
+            last: cum_last,
+        })?;
 
     // ceil(total_work * target / time_span) in 256 bits.
     let product = U256::mul_u128_u64(total_work, target_seconds);
@@ -271,7 +278,12 @@ impl U256 {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 
@@ -299,15 +311,19 @@ mod tests {
             } else {
                 (n - DIFFICULTY_BLOCKS_COUNT, n - DIFFICULTY_LAG)
             };
-            let got = next_difficulty(&timestamps[begin..end], &cumulative[begin..end], 120)
-                .unwrap();
+            let got =
+                next_difficulty(&timestamps[begin..end], &cumulative[begin..end], 120).unwrap();
             assert_eq!(got, expected, "block {n}");
             // The same through the window type (which takes the 735 and drops the lag).
             if n >= 1 {
                 let window = DifficultyWindow::from_blocks(
                     timestamps.iter().copied().zip(cumulative.iter().copied()),
                 );
-                assert_eq!(window.next_difficulty(HardFork::V2).unwrap(), expected, "block {n}");
+                assert_eq!(
+                    window.next_difficulty(HardFork::V2).unwrap(),
+                    expected,
+                    "block {n}"
+                );
             }
             timestamps.push(timestamp);
             total += expected;
@@ -352,7 +368,10 @@ mod tests {
         let got = next_difficulty(&[0, 1], &[0, u128::MAX], 120);
         assert_eq!(got, Err(DifficultyError::Overflow));
         // Just fits: u128::MAX work over 120 s at target 120.
-        assert_eq!(next_difficulty(&[0, 120], &[0, u128::MAX], 120).unwrap(), u128::MAX);
+        assert_eq!(
+            next_difficulty(&[0, 120], &[0, u128::MAX], 120).unwrap(),
+            u128::MAX
+        );
     }
 
     #[test]

@@ -150,12 +150,19 @@ impl HardForkTable {
 
     /// The height from which `version` is scheduled, if the table has it.
     pub fn activation_height(&self, version: HardFork) -> Option<u64> {
-        self.forks.iter().find(|fork| fork.version == version).map(|fork| fork.height)
+        self.forks
+            .iter()
+            .find(|fork| fork.version == version)
+            .map(|fork| fork.height)
     }
 }
 
 const fn fork(version: HardFork, height: u64) -> Fork {
-    Fork { version, height, threshold_percent: 0 }
+    Fork {
+        version,
+        height,
+        threshold_percent: 0,
+    }
 }
 
 /// Mainnet (`mainnet_hard_forks`; version 1 from height 0 as monerod's placeholder entry).
@@ -237,7 +244,9 @@ pub enum HardForkError {
         current: u8,
     },
     /// The vote (`minor_version`, 0 read as 1) is below the current version.
-    #[error("block votes for version {vote} (minor version {minor}), below the current version {current}")]
+    #[error(
+        "block votes for version {vote} (minor version {minor}), below the current version {current}"
+    )]
     VoteTooLow {
         /// The block's `minor_version`.
         minor: u8,
@@ -257,11 +266,18 @@ pub const fn block_vote(minor_version: u8) -> u8 {
 pub fn check_block_version(major: u8, minor: u8, current: HardFork) -> Result<(), HardForkError> {
     let current_u8 = current.as_u8();
     if major != current_u8 {
-        return Err(HardForkError::WrongMajorVersion { major, current: current_u8 });
+        return Err(HardForkError::WrongMajorVersion {
+            major,
+            current: current_u8,
+        });
     }
     let vote = block_vote(minor);
     if vote < current_u8 {
-        return Err(HardForkError::VoteTooLow { minor, vote, current: current_u8 });
+        return Err(HardForkError::VoteTooLow {
+            minor,
+            vote,
+            current: current_u8,
+        });
     }
     Ok(())
 }
@@ -285,7 +301,12 @@ pub struct HardForkState {
 impl HardForkState {
     /// The state of an empty chain: version of the first fork, no votes.
     pub fn new(table: HardForkTable) -> Self {
-        Self { table, current: 0, votes: VecDeque::new(), counts: [0; 256] }
+        Self {
+            table,
+            current: 0,
+            votes: VecDeque::new(),
+            counts: [0; 256],
+        }
     }
 
     /// The state of a chain of `chain_height` blocks whose top block had version
@@ -318,7 +339,10 @@ impl HardForkState {
 
     /// The version the next block must have.
     pub fn current(&self) -> HardFork {
-        self.table.forks().get(self.current).map_or(HardFork::V1, |fork| fork.version)
+        self.table
+            .forks()
+            .get(self.current)
+            .map_or(HardFork::V1, |fork| fork.version)
     }
 
     /// Votes in the window for `version` or newer.
@@ -383,7 +407,12 @@ impl HardForkState {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 
@@ -429,11 +458,18 @@ mod tests {
         state.check(16, 16).unwrap();
         assert_eq!(
             state.check(1, 0),
-            Err(HardForkError::WrongMajorVersion { major: 1, current: 16 })
+            Err(HardForkError::WrongMajorVersion {
+                major: 1,
+                current: 16
+            })
         );
         assert_eq!(
             state.check(16, 15),
-            Err(HardForkError::VoteTooLow { minor: 15, vote: 15, current: 16 })
+            Err(HardForkError::VoteTooLow {
+                minor: 15,
+                vote: 15,
+                current: 16
+            })
         );
         // A vote for a future version is fine.
         state.check(16, 200).unwrap();
@@ -478,8 +514,16 @@ mod tests {
     #[test]
     fn threshold_needs_enough_votes() {
         static FORKS: [Fork; 2] = [
-            Fork { version: HardFork::V1, height: 0, threshold_percent: 0 },
-            Fork { version: HardFork::V2, height: 10, threshold_percent: 80 },
+            Fork {
+                version: HardFork::V1,
+                height: 0,
+                threshold_percent: 0,
+            },
+            Fork {
+                version: HardFork::V2,
+                height: 10,
+                threshold_percent: 80,
+            },
         ];
         let table = HardForkTable::new(&FORKS);
         let needed = (VOTING_WINDOW as u64 * 80).div_ceil(100);
@@ -493,7 +537,12 @@ mod tests {
         state.add_block(h, 2);
         assert_eq!(state.current(), HardFork::V2);
         // The rebuilt state agrees.
-        let rebuilt = HardForkState::from_history(table, h + 1, HardFork::V1, std::iter::repeat_n(2, needed as usize));
+        let rebuilt = HardForkState::from_history(
+            table,
+            h + 1,
+            HardFork::V1,
+            std::iter::repeat_n(2, needed as usize),
+        );
         assert_eq!(rebuilt.current(), HardFork::V2);
     }
 
@@ -511,6 +560,9 @@ mod tests {
         let rebuilt =
             HardForkState::from_history(MAINNET_FORKS, start + 100, HardFork::V2, minors.clone());
         assert_eq!(rebuilt.current(), state.current());
-        assert_eq!(rebuilt.votes_for(HardFork::V2), state.votes_for(HardFork::V2));
+        assert_eq!(
+            rebuilt.votes_for(HardFork::V2),
+            state.votes_for(HardFork::V2)
+        );
     }
 }

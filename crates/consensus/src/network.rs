@@ -72,8 +72,7 @@ impl Network {
         };
         // The blob is a constant of this crate; a failure here is a bug in the constant,
         // covered by `genesis_blocks_hash_to_the_known_hashes`.
-        let tx = decode_hex(tx_hex)
-            .and_then(|bytes| Transaction::read(&mut bytes.as_slice()).ok());
+        let tx = decode_hex(tx_hex).and_then(|bytes| Transaction::read(&mut bytes.as_slice()).ok());
         match tx.and_then(|tx| Block::new(header.clone(), tx, Vec::new())) {
             Some(block) => block,
             None => unreachable_genesis(),
@@ -113,22 +112,34 @@ pub struct ChainConfig {
 impl ChainConfig {
     /// Mainnet, difficulty from the chain.
     pub const fn mainnet() -> Self {
-        Self { network: Network::Mainnet, fixed_difficulty: None }
+        Self {
+            network: Network::Mainnet,
+            fixed_difficulty: None,
+        }
     }
 
     /// Testnet, difficulty from the chain.
     pub const fn testnet() -> Self {
-        Self { network: Network::Testnet, fixed_difficulty: None }
+        Self {
+            network: Network::Testnet,
+            fixed_difficulty: None,
+        }
     }
 
     /// Stagenet, difficulty from the chain.
     pub const fn stagenet() -> Self {
-        Self { network: Network::Stagenet, fixed_difficulty: None }
+        Self {
+            network: Network::Stagenet,
+            fixed_difficulty: None,
+        }
     }
 
     /// `--regtest`, with `--fixed-difficulty` if given.
     pub const fn regtest(fixed_difficulty: Option<u128>) -> Self {
-        Self { network: Network::Regtest, fixed_difficulty }
+        Self {
+            network: Network::Regtest,
+            fixed_difficulty,
+        }
     }
 
     /// The fixed difficulty in effect, if any (`Some(0)` counts as none, as in monerod).
@@ -167,19 +178,32 @@ fn unreachable_genesis() -> Block {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 
     #[test]
     fn genesis_hashes_decode() {
-        assert_eq!(hex::encode(MAINNET_GENESIS_HASH), "418015bb9ae982a1975da7d79277c2705727a56894ba0fb246adaabb1f4632e3");
+        assert_eq!(
+            hex::encode(MAINNET_GENESIS_HASH),
+            "418015bb9ae982a1975da7d79277c2705727a56894ba0fb246adaabb1f4632e3"
+        );
         assert_eq!(Network::Regtest.genesis_hash(), MAINNET_GENESIS_HASH);
     }
 
     #[test]
     fn genesis_blocks_hash_to_the_known_hashes() {
-        for network in [Network::Mainnet, Network::Testnet, Network::Stagenet, Network::Regtest] {
+        for network in [
+            Network::Mainnet,
+            Network::Testnet,
+            Network::Stagenet,
+            Network::Regtest,
+        ] {
             let block = network.genesis_block();
             assert_eq!(block.hash(), network.genesis_hash(), "{network:?}");
             assert_eq!(block.number(), 0);
@@ -188,7 +212,13 @@ mod tests {
 
     #[test]
     fn fixed_difficulty_zero_means_none() {
-        assert_eq!(ChainConfig::regtest(Some(0)).effective_fixed_difficulty(), None);
-        assert_eq!(ChainConfig::regtest(Some(5)).effective_fixed_difficulty(), Some(5));
+        assert_eq!(
+            ChainConfig::regtest(Some(0)).effective_fixed_difficulty(),
+            None
+        );
+        assert_eq!(
+            ChainConfig::regtest(Some(5)).effective_fixed_difficulty(),
+            Some(5)
+        );
     }
 }

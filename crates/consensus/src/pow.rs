@@ -125,7 +125,9 @@ pub fn hashing_blob(block: &Block) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PowError {
     /// The block uses an algorithm this crate cannot compute.
-    #[error("block at height {height} (version {major_version}) uses {algorithm}, which umbra-consensus cannot compute")]
+    #[error(
+        "block at height {height} (version {major_version}) uses {algorithm}, which umbra-consensus cannot compute"
+    )]
     Unsupported {
         /// The block's height.
         height: u64,
@@ -175,7 +177,9 @@ pub enum PowCheckError {
         found: String,
     },
     /// The precomputed hash belongs to another block or height.
-    #[error("proof-of-work hash for height {height} was computed for block {computed_for} at height {computed_height}")]
+    #[error(
+        "proof-of-work hash for height {height} was computed for block {computed_for} at height {computed_height}"
+    )]
     OtherBlock {
         /// Height of the block verified.
         height: u64,
@@ -185,7 +189,9 @@ pub enum PowCheckError {
         computed_height: u64,
     },
     /// The precomputed hash used another RandomX key than the chain's.
-    #[error("proof-of-work hash for height {height} used key {used:?}, the chain's key is {expected:?}")]
+    #[error(
+        "proof-of-work hash for height {height} used key {used:?}, the chain's key is {expected:?}"
+    )]
     WrongSeed {
         /// Height.
         height: u64,
@@ -195,7 +201,9 @@ pub enum PowCheckError {
         used: Option<String>,
     },
     /// The hash does not meet the difficulty.
-    #[error("proof-of-work hash {hash} of the block at height {height} does not meet difficulty {difficulty}")]
+    #[error(
+        "proof-of-work hash {hash} of the block at height {height} does not meet difficulty {difficulty}"
+    )]
     InsufficientWork {
         /// Height.
         height: u64,
@@ -271,15 +279,20 @@ pub(crate) fn plan(job: &PowJob<'_>) -> Result<JobPlan, PowError> {
     if job.height == BLOCK_202612_HEIGHT {
         return Ok(JobPlan::Fixed(BLOCK_202612_POW_HASH));
     }
-    let version = HardFork::from_version(major)
-        .ok_or(PowError::UnknownVersion { height: job.height, major_version: major })?;
+    let version = HardFork::from_version(major).ok_or(PowError::UnknownVersion {
+        height: job.height,
+        major_version: major,
+    })?;
     match PowAlgorithm::for_version(version) {
         PowAlgorithm::RandomX => {
             let seed = job.seed.ok_or(PowError::MissingSeed {
                 height: job.height,
                 seed_height: seed_height(job.height),
             })?;
-            Ok(JobPlan::RandomX { seed, blob: hashing_blob(job.block) })
+            Ok(JobPlan::RandomX {
+                seed,
+                blob: hashing_blob(job.block),
+            })
         }
         algorithm => Err(PowError::Unsupported {
             height: job.height,
@@ -290,12 +303,22 @@ pub(crate) fn plan(job: &PowJob<'_>) -> Result<JobPlan, PowError> {
 }
 
 pub(crate) fn pow_hash(job: &PowJob<'_>, seed: Option<[u8; 32]>, hash: [u8; 32]) -> PowHash {
-    PowHash { block_hash: job.block.hash(), height: job.height, seed, hash }
+    PowHash {
+        block_hash: job.block.hash(),
+        height: job.height,
+        seed,
+        hash,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 

@@ -85,10 +85,14 @@ pub fn block_reward(
         return Ok(base);
     }
     if u128::from(block_weight) > 2 * u128::from(median) {
-        return Err(RewardError::BlockTooHeavy { weight: block_weight, median });
+        return Err(RewardError::BlockTooHeavy {
+            weight: block_weight,
+            median,
+        });
     }
     // (2M - W) * W < 2^128 since both are below 2^64.
-    let multiplicand = (2 * u128::from(median) - u128::from(block_weight)) * u128::from(block_weight);
+    let multiplicand =
+        (2 * u128::from(median) - u128::from(block_weight)) * u128::from(block_weight);
     let median = u128::from(median);
     // base * multiplicand may exceed 128 bits; divide in two steps as monerod does
     // (floor(floor(x / M) / M) == floor(x / M^2)), computing x / M exactly in 192 bits.
@@ -117,7 +121,11 @@ fn div_256_by_128(hi: u128, lo: u128, d: u128) -> (u128, u128) {
     let mut q_lo = 0u128;
     let mut r = 0u128;
     for i in (0..256).rev() {
-        let bit = if i >= 128 { (hi >> (i - 128)) & 1 } else { (lo >> i) & 1 };
+        let bit = if i >= 128 {
+            (hi >> (i - 128)) & 1
+        } else {
+            (lo >> i) & 1
+        };
         let overflow = r >> 127;
         r = (r << 1) | bit;
         if overflow == 1 || r >= d {
@@ -175,9 +183,7 @@ pub enum MinerTxError {
     #[error("coinbase output amounts overflow 64 bits")]
     AmountOverflow,
     /// An output of the wrong type for the hard fork.
-    #[error(
-        "coinbase output {index} has {found} in hard fork {hard_fork} ({expected} expected)"
-    )]
+    #[error("coinbase output {index} has {found} in hard fork {hard_fork} ({expected} expected)")]
     WrongOutputType {
         /// The output's position.
         index: usize,
@@ -207,7 +213,9 @@ pub enum MinerTxError {
         fees: u64,
     },
     /// Less than reward + fees where the exact amount is required.
-    #[error("coinbase pays {paid}, not exactly the reward {reward} + fees {fees} (hard fork {hard_fork})")]
+    #[error(
+        "coinbase pays {paid}, not exactly the reward {reward} + fees {fees} (hard fork {hard_fork})"
+    )]
     NotExact {
         /// Sum of the outputs.
         paid: u64,
@@ -253,25 +261,39 @@ pub fn is_decomposed_amount(amount: u64) -> bool {
 
 /// The structural coinbase rules that do not depend on the reward
 /// (`prevalidate_miner_transaction`).
-pub fn prevalidate_miner_tx(tx: &Transaction, height: u64, version: HardFork) -> Result<(), MinerTxError> {
+pub fn prevalidate_miner_tx(
+    tx: &Transaction,
+    height: u64,
+    version: HardFork,
+) -> Result<(), MinerTxError> {
     let prefix = tx.prefix();
     if prefix.inputs.len() != 1 {
-        return Err(MinerTxError::InputCount { inputs: prefix.inputs.len() });
+        return Err(MinerTxError::InputCount {
+            inputs: prefix.inputs.len(),
+        });
     }
     let Some(Input::Gen(input_height)) = prefix.inputs.first() else {
         return Err(MinerTxError::NotGenerationInput);
     };
     if tx.version() < 2 && version >= HardFork::V12 {
-        return Err(MinerTxError::WrongVersion { tx_version: tx.version(), hard_fork: version.as_u8() });
+        return Err(MinerTxError::WrongVersion {
+            tx_version: tx.version(),
+            hard_fork: version.as_u8(),
+        });
     }
     if version >= HardFork::V12
-        && let Transaction::V2 { proofs: Some(_), .. } = tx
+        && let Transaction::V2 {
+            proofs: Some(_), ..
+        } = tx
     {
         return Err(MinerTxError::RingCtNotNull);
     }
     let found_height = *input_height as u64;
     if found_height != height {
-        return Err(MinerTxError::WrongHeight { found: found_height, expected: height });
+        return Err(MinerTxError::WrongHeight {
+            found: found_height,
+            expected: height,
+        });
     }
     let expected_unlock = height.saturating_add(MINED_MONEY_UNLOCK_WINDOW);
     let found_unlock = match prefix.additional_timelock {
@@ -280,7 +302,10 @@ pub fn prevalidate_miner_tx(tx: &Transaction, height: u64, version: HardFork) ->
         Timelock::Time(time) => time,
     };
     if found_unlock != expected_unlock {
-        return Err(MinerTxError::WrongUnlockTime { found: found_unlock, expected: expected_unlock });
+        return Err(MinerTxError::WrongUnlockTime {
+            found: found_unlock,
+            expected: expected_unlock,
+        });
     }
     outputs_sum(&prefix.outputs)?;
     check_output_types(&prefix.outputs, version)
@@ -289,7 +314,8 @@ pub fn prevalidate_miner_tx(tx: &Transaction, height: u64, version: HardFork) ->
 /// The sum of the coinbase's output amounts, refusing an overflow (`check_outs_overflow`).
 pub fn outputs_sum(outputs: &[Output]) -> Result<u64, MinerTxError> {
     outputs.iter().try_fold(0u64, |sum, output| {
-        sum.checked_add(output.amount.unwrap_or(0)).ok_or(MinerTxError::AmountOverflow)
+        sum.checked_add(output.amount.unwrap_or(0))
+            .ok_or(MinerTxError::AmountOverflow)
     })
 }
 
@@ -354,31 +380,63 @@ pub fn validate_miner_tx_reward(
             }
         }
     }
-    let reward = block_reward(penalty_median, block_weight, already_generated_coins, version)?;
-    let allowed = reward.checked_add(fees).ok_or(MinerTxError::FeeOverflow { reward, fees })?;
+    let reward = block_reward(
+        penalty_median,
+        block_weight,
+        already_generated_coins,
+        version,
+    )?;
+    let allowed = reward
+        .checked_add(fees)
+        .ok_or(MinerTxError::FeeOverflow { reward, fees })?;
     if paid > allowed {
         return Err(MinerTxError::TooMuch { paid, reward, fees });
     }
     let exact = version < HardFork::V2 || version >= HardFork::V13;
     if exact {
         if paid != allowed {
-            return Err(MinerTxError::NotExact { paid, reward, fees, hard_fork: version.as_u8() });
+            return Err(MinerTxError::NotExact {
+                paid,
+                reward,
+                fees,
+                hard_fork: version.as_u8(),
+            });
         }
-        return Ok(CoinbaseOutcome { reward, generated: reward, paid, partial: false });
+        return Ok(CoinbaseOutcome {
+            reward,
+            generated: reward,
+            paid,
+            partial: false,
+        });
     }
     // paid <= reward + fees; a coinbase that pays less than the fees would make monerod's
     // unsigned `money_in_use - fee` wrap and fail its own sanity check: refuse it the same.
-    let generated = paid.checked_sub(fees).ok_or(MinerTxError::BelowFees { paid, fees })?;
+    let generated = paid
+        .checked_sub(fees)
+        .ok_or(MinerTxError::BelowFees { paid, fees })?;
     let partial = paid != allowed;
     if partial {
-        debug!(paid, reward, fees, "coinbase claims less than the full reward");
+        debug!(
+            paid,
+            reward, fees, "coinbase claims less than the full reward"
+        );
     }
-    Ok(CoinbaseOutcome { reward, generated, paid, partial })
+    Ok(CoinbaseOutcome {
+        reward,
+        generated,
+        paid,
+        partial,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use monero_oxide::ed25519::CompressedPoint;
     use monero_oxide::transaction::TransactionPrefix;
@@ -400,7 +458,10 @@ mod tests {
         // Where the curve meets the tail.
         let generated = u64::MAX - (600_000_000_000u64 << 19);
         assert_eq!(base_reward(generated, HardFork::V16), 600_000_000_000);
-        assert_eq!(base_reward(generated - (1 << 19), HardFork::V16), 600_000_000_001);
+        assert_eq!(
+            base_reward(generated - (1 << 19), HardFork::V16),
+            600_000_000_001
+        );
     }
 
     #[test]
@@ -413,16 +474,28 @@ mod tests {
         let expected = (u128::from(base) * u128::from(2 * m - w) * u128::from(w)
             / u128::from(m)
             / u128::from(m)) as u64;
-        assert_eq!(block_reward(m, w, 1 << 62, HardFork::V16).unwrap(), expected);
+        assert_eq!(
+            block_reward(m, w, 1 << 62, HardFork::V16).unwrap(),
+            expected
+        );
         // 2M exactly gets nothing; above is refused.
         assert_eq!(block_reward(m, 2 * m, 1 << 62, HardFork::V16).unwrap(), 0);
         assert_eq!(
             block_reward(m, 2 * m + 1, 1 << 62, HardFork::V16),
-            Err(RewardError::BlockTooHeavy { weight: 2 * m + 1, median: m })
+            Err(RewardError::BlockTooHeavy {
+                weight: 2 * m + 1,
+                median: m
+            })
         );
         // The median is raised to the full-reward zone.
-        assert_eq!(block_reward(10, 250_000, 1 << 62, HardFork::V16).unwrap(), base);
-        assert_eq!(block_reward(10, 25_000, 1 << 62, HardFork::V1), Ok(block_reward(20_000, 25_000, 1 << 62, HardFork::V1).unwrap()));
+        assert_eq!(
+            block_reward(10, 250_000, 1 << 62, HardFork::V16).unwrap(),
+            base
+        );
+        assert_eq!(
+            block_reward(10, 25_000, 1 << 62, HardFork::V1),
+            Ok(block_reward(20_000, 25_000, 1 << 62, HardFork::V1).unwrap())
+        );
     }
 
     #[test]
@@ -437,12 +510,23 @@ mod tests {
         // mult < 2^82, base < 2^45 -> product < 2^127: fits, so compare directly.
         let reference = (u128::from(base) * mult / u128::from(m) / u128::from(m)) as u64;
         assert_eq!(got, reference);
-        assert_eq!(mul_div_div(u128::from(u64::MAX), u128::MAX, u128::from(u64::MAX)), u128::MAX / u128::from(u64::MAX));
+        assert_eq!(
+            mul_div_div(u128::from(u64::MAX), u128::MAX, u128::from(u64::MAX)),
+            u128::MAX / u128::from(u64::MAX)
+        );
     }
 
     #[test]
     fn decomposed_amounts() {
-        for ok in [1, 9, 10, 20, 900, 7_000_000_000_000, 10_000_000_000_000_000_000] {
+        for ok in [
+            1,
+            9,
+            10,
+            20,
+            900,
+            7_000_000_000_000,
+            10_000_000_000_000_000_000,
+        ] {
             assert!(is_decomposed_amount(ok), "{ok}");
         }
         for bad in [0, 11, 101, 1_234, u64::MAX] {
@@ -458,14 +542,24 @@ mod tests {
             extra: vec![1; 33],
         };
         if version == 1 {
-            Transaction::V1 { prefix, signatures: vec![] }
+            Transaction::V1 {
+                prefix,
+                signatures: vec![],
+            }
         } else {
-            Transaction::V2 { prefix, proofs: None }
+            Transaction::V2 {
+                prefix,
+                proofs: None,
+            }
         }
     }
 
     fn out(amount: u64, tagged: bool) -> Output {
-        Output { amount: Some(amount), key: CompressedPoint::G, view_tag: tagged.then_some(3) }
+        Output {
+            amount: Some(amount),
+            key: CompressedPoint::G,
+            view_tag: tagged.then_some(3),
+        }
     }
 
     #[test]
@@ -474,23 +568,40 @@ mod tests {
         prevalidate_miner_tx(&good, 100, HardFork::V16).unwrap();
         assert_eq!(
             prevalidate_miner_tx(&good, 101, HardFork::V16),
-            Err(MinerTxError::WrongHeight { found: 100, expected: 101 })
+            Err(MinerTxError::WrongHeight {
+                found: 100,
+                expected: 101
+            })
         );
         let v1 = coinbase(1, 100, Timelock::Block(160), vec![out(5, false)]);
         prevalidate_miner_tx(&v1, 100, HardFork::V11).unwrap();
         assert!(matches!(
             prevalidate_miner_tx(&v1, 100, HardFork::V12),
-            Err(MinerTxError::WrongVersion { tx_version: 1, hard_fork: 12 })
+            Err(MinerTxError::WrongVersion {
+                tx_version: 1,
+                hard_fork: 12
+            })
         ));
         let unlock = coinbase(2, 100, Timelock::Block(159), vec![out(5, true)]);
         assert_eq!(
             prevalidate_miner_tx(&unlock, 100, HardFork::V16),
-            Err(MinerTxError::WrongUnlockTime { found: 159, expected: 160 })
+            Err(MinerTxError::WrongUnlockTime {
+                found: 159,
+                expected: 160
+            })
         );
         let none = coinbase(2, 100, Timelock::None, vec![out(5, true)]);
         assert!(prevalidate_miner_tx(&none, 100, HardFork::V16).is_err());
-        let overflow = coinbase(2, 100, Timelock::Block(160), vec![out(u64::MAX, true), out(1, true)]);
-        assert_eq!(prevalidate_miner_tx(&overflow, 100, HardFork::V16), Err(MinerTxError::AmountOverflow));
+        let overflow = coinbase(
+            2,
+            100,
+            Timelock::Block(160),
+            vec![out(u64::MAX, true), out(1, true)],
+        );
+        assert_eq!(
+            prevalidate_miner_tx(&overflow, 100, HardFork::V16),
+            Err(MinerTxError::AmountOverflow)
+        );
     }
 
     #[test]
@@ -507,8 +618,14 @@ mod tests {
     #[test]
     fn reward_sums() {
         let generated = u64::MAX - 1000; // tail: 0.6 XMR
-        let exact = coinbase(2, 5, Timelock::Block(65), vec![out(600_000_000_000 + 7, true)]);
-        let outcome = validate_miner_tx_reward(&exact, 0, 100, 7, generated, HardFork::V16).unwrap();
+        let exact = coinbase(
+            2,
+            5,
+            Timelock::Block(65),
+            vec![out(600_000_000_000 + 7, true)],
+        );
+        let outcome =
+            validate_miner_tx_reward(&exact, 0, 100, 7, generated, HardFork::V16).unwrap();
         assert_eq!(outcome.generated, 600_000_000_000);
         assert!(!outcome.partial);
         let less = coinbase(2, 5, Timelock::Block(65), vec![out(600_000_000_000, true)]);
@@ -518,7 +635,8 @@ mod tests {
         ));
         // Version 12 allows claiming less; what is not claimed is not generated.
         let less12 = coinbase(2, 5, Timelock::Block(65), vec![out(500_000_000_000, false)]);
-        let outcome = validate_miner_tx_reward(&less12, 0, 100, 7, generated, HardFork::V12).unwrap();
+        let outcome =
+            validate_miner_tx_reward(&less12, 0, 100, 7, generated, HardFork::V12).unwrap();
         assert_eq!(outcome.generated, 500_000_000_000 - 7);
         assert!(outcome.partial);
         let more = coinbase(2, 5, Timelock::Block(65), vec![out(600_000_000_008, true)]);
@@ -530,7 +648,10 @@ mod tests {
         let v3 = coinbase(1, 5, Timelock::Block(65), vec![out(1_234, false)]);
         assert!(matches!(
             validate_miner_tx_reward(&v3, 0, 100, 0, generated, HardFork::V3),
-            Err(MinerTxError::NotDecomposed { index: 0, amount: 1_234 })
+            Err(MinerTxError::NotDecomposed {
+                index: 0,
+                amount: 1_234
+            })
         ));
     }
 }

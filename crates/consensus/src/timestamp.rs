@@ -98,7 +98,11 @@ pub fn check_median(timestamp: u64, last_timestamps: &[u64]) -> Result<(), Times
 /// caller's clock).
 pub fn check_future(timestamp: u64, now: u64) -> Result<(), TimestampError> {
     if timestamp > now.saturating_add(FUTURE_TIME_LIMIT) {
-        return Err(TimestampError::TooFarInFuture { timestamp, now, limit: FUTURE_TIME_LIMIT });
+        return Err(TimestampError::TooFarInFuture {
+            timestamp,
+            now,
+            limit: FUTURE_TIME_LIMIT,
+        });
     }
     Ok(())
 }
@@ -172,7 +176,12 @@ impl TimestampWindow {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 
@@ -200,7 +209,11 @@ mod tests {
         // Last 60: 1400..=1990 step 10, median = (1690 + 1700) / 2 = 1695.
         assert_eq!(
             check_median(1_694, &ts),
-            Err(TimestampError::BelowMedian { timestamp: 1_694, median: 1_695, window: 60 })
+            Err(TimestampError::BelowMedian {
+                timestamp: 1_694,
+                median: 1_695,
+                window: 60
+            })
         );
         check_median(1_695, &ts).unwrap();
         let window = TimestampWindow::from_timestamps(ts);
@@ -215,7 +228,11 @@ mod tests {
         check_future(10_000 + 7_200, 10_000).unwrap();
         assert_eq!(
             check_future(10_000 + 7_201, 10_000),
-            Err(TimestampError::TooFarInFuture { timestamp: 17_201, now: 10_000, limit: 7_200 })
+            Err(TimestampError::TooFarInFuture {
+                timestamp: 17_201,
+                now: 10_000,
+                limit: 7_200
+            })
         );
         check_future(u64::MAX, u64::MAX - 5).unwrap();
         let window = TimestampWindow::new();

@@ -67,7 +67,11 @@ pub fn transaction_weight(tx: &Transaction) -> u64 {
 /// of the bytes it was parsed from).
 pub fn transaction_weight_with_blob_len(tx: &Transaction, blob_len: usize) -> u64 {
     let blob = blob_len as u64;
-    let Transaction::V2 { prefix, proofs: Some(proofs) } = tx else {
+    let Transaction::V2 {
+        prefix,
+        proofs: Some(proofs),
+    } = tx
+    else {
         return blob;
     };
     let (plus, bulletproof) = match &proofs.prunable {
@@ -91,12 +95,16 @@ fn padded_outputs(bulletproof: &Bulletproof, commitments: usize) -> usize {
     // Both encodings start with 192 bytes of fixed fields, then `L` (a varint count, at most
     // 10, then points), then `R`.
     let bytes = bulletproof.serialize();
-    let Some(&l_len) = bytes.get(192) else { return 0 };
+    let Some(&l_len) = bytes.get(192) else {
+        return 0;
+    };
     let l_len = usize::from(l_len);
     if !(6..=10).contains(&l_len) {
         return 0;
     }
-    let Some(&r_len) = bytes.get(193 + 32 * l_len) else { return 0 };
+    let Some(&r_len) = bytes.get(193 + 32 * l_len) else {
+        return 0;
+    };
     if usize::from(r_len) != l_len {
         return 0;
     }
@@ -146,8 +154,14 @@ pub fn effective_median(short_term_median: u64, long_term_median: u64, version: 
         short_term_median
     } else {
         let m = long_term_median.max(FULL_REWARD_ZONE_V5);
-        let floor = if version >= HardFork::V15 { m } else { FULL_REWARD_ZONE_V5 };
-        short_term_median.max(floor).min(SURGE_FACTOR.saturating_mul(m))
+        let floor = if version >= HardFork::V15 {
+            m
+        } else {
+            FULL_REWARD_ZONE_V5
+        };
+        short_term_median
+            .max(floor)
+            .min(SURGE_FACTOR.saturating_mul(m))
     };
     median.max(full_reward_zone(version))
 }
@@ -165,7 +179,11 @@ impl RollingMedian {
     /// An empty median over at most `capacity` values (at least 1).
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Self { capacity, order: VecDeque::new(), sorted: Vec::new() }
+        Self {
+            capacity,
+            order: VecDeque::new(),
+            sorted: Vec::new(),
+        }
     }
 
     /// Adds a value, dropping the oldest when full.
@@ -274,12 +292,20 @@ impl WeightWindows {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 
     fn mainnet_tx(hash: &str) -> Vec<u8> {
-        std::fs::read(format!("/work/shared/testdata/monero/mainnet/tx/{hash}.bin")).unwrap()
+        std::fs::read(format!(
+            "/work/shared/testdata/monero/mainnet/tx/{hash}.bin"
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -296,7 +322,11 @@ mod tests {
             let padded = n.next_power_of_two();
             for plus in [false, true] {
                 let (oxide, _) = Bulletproof::calculate_clawback(plus, n);
-                assert_eq!(bulletproof_clawback(plus, padded), oxide as u64, "n={n} plus={plus}");
+                assert_eq!(
+                    bulletproof_clawback(plus, padded),
+                    oxide as u64,
+                    "n={n} plus={plus}"
+                );
             }
         }
     }
@@ -330,15 +360,24 @@ mod tests {
     #[test]
     fn long_term_weight_by_version() {
         // Before v10: the weight itself.
-        assert_eq!(long_term_block_weight(1_000_000, 0, HardFork::V9), 1_000_000);
+        assert_eq!(
+            long_term_block_weight(1_000_000, 0, HardFork::V9),
+            1_000_000
+        );
         // v10..v14: capped at 1.4 M.
         assert_eq!(long_term_block_weight(1_000_000, 0, HardFork::V10), 420_000);
         assert_eq!(long_term_block_weight(100, 0, HardFork::V14), 100);
         // v15+: raised to M/1.7, capped at 1.7 M (block 2751506 of blocks.json: 106 -> 176470).
         assert_eq!(long_term_block_weight(106, 0, HardFork::V16), 176_470);
         assert_eq!(long_term_block_weight(106, 300_000, HardFork::V16), 176_470);
-        assert_eq!(long_term_block_weight(1_000_000, 300_000, HardFork::V16), 510_000);
-        assert_eq!(long_term_block_weight(400_000, 400_000, HardFork::V15), 400_000);
+        assert_eq!(
+            long_term_block_weight(1_000_000, 300_000, HardFork::V16),
+            510_000
+        );
+        assert_eq!(
+            long_term_block_weight(400_000, 400_000, HardFork::V15),
+            400_000
+        );
     }
 
     #[test]
@@ -361,7 +400,9 @@ mod tests {
         let mut all = Vec::new();
         let mut x: u64 = 12345;
         for _ in 0..200 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let v = x >> 54;
             rolling.push(v);
             all.push(v);
@@ -382,6 +423,9 @@ mod tests {
         assert_eq!(windows.effective_median(HardFork::V16), 1_000_000);
         assert_eq!(windows.max_block_weight(HardFork::V16), 2_000_000);
         assert_eq!(windows.penalty_median(HardFork::V11), 1_000_000);
-        assert_eq!(windows.next_long_term_weight(1_000_000, HardFork::V16), 680_000);
+        assert_eq!(
+            windows.next_long_term_weight(1_000_000, HardFork::V16),
+            680_000
+        );
     }
 }

@@ -3,7 +3,13 @@
 //! on the same keys, and must give the same proof-of-work hashes. The run also times both side
 //! by side (printed, never asserted): monerod's per-call time includes a loopback HTTP round
 //! trip.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stdout
+)]
 
 use std::time::{Duration, Instant};
 
@@ -23,19 +29,30 @@ fn calc_pow(rpc: std::net::SocketAddr, height: u64, blob: &[u8], seed: &[u8; 32]
             "seed_hash": hex::encode(seed),
         }
     });
-    let mut response = ureq::post(&format!("http://{rpc}/json_rpc")).send_json(&body).unwrap();
+    let mut response = ureq::post(&format!("http://{rpc}/json_rpc"))
+        .send_json(&body)
+        .unwrap();
     let value: serde_json::Value = response.body_mut().read_json().unwrap();
-    value["result"].as_str().unwrap_or_else(|| panic!("calc_pow: {value}")).to_owned()
+    value["result"]
+        .as_str()
+        .unwrap_or_else(|| panic!("calc_pow: {value}"))
+        .to_owned()
 }
 
 #[test]
 fn randomx_hashes_match_monerod_calc_pow() {
-    if !std::path::Path::new("/usr/bin/monerod").exists() && std::env::var_os("UMBRA_MONEROD").is_none() {
+    if !std::path::Path::new("/usr/bin/monerod").exists()
+        && std::env::var_os("UMBRA_MONEROD").is_none()
+    {
         eprintln!("skipping: no monerod");
         return;
     }
     let node = Monerod::start().unwrap();
-    let hasher = RandomXHasher::new(RandomXConfig { threads: 1, ..RandomXConfig::default() }).unwrap();
+    let hasher = RandomXHasher::new(RandomXConfig {
+        threads: 1,
+        ..RandomXConfig::default()
+    })
+    .unwrap();
 
     // Blocks shaped like regtest v16 blocks at heights 1..=N, keyed by the genesis hash, and a
     // second key (any 32 bytes monerod is given) for a few more.
@@ -71,7 +88,13 @@ fn randomx_hashes_match_monerod_calc_pow() {
             let key = if alternate { keys[i % 2] } else { keys[0] };
             let height = 1 + i as u64;
             let started = Instant::now();
-            let pow = hasher.hash_block(&PowJob { block, height, seed: Some(key) }).unwrap();
+            let pow = hasher
+                .hash_block(&PowJob {
+                    block,
+                    height,
+                    seed: Some(key),
+                })
+                .unwrap();
             ours += started.elapsed();
             let started = Instant::now();
             let expected = calc_pow(node.rpc_addr(), height, &block.serialize_pow_hash(), &key);

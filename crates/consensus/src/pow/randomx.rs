@@ -125,7 +125,10 @@ unsafe impl Send for Vm {}
 
 impl Vm {
     fn hash(&self, input: &[u8]) -> Result<[u8; 32], PowError> {
-        let out = self.0.calculate_hash(input).map_err(|e| PowError::RandomX(e.to_string()))?;
+        let out = self
+            .0
+            .calculate_hash(input)
+            .map_err(|e| PowError::RandomX(e.to_string()))?;
         out.try_into()
             .map_err(|out: Vec<u8>| PowError::RandomX(format!("hash of {} bytes", out.len())))
     }
@@ -145,7 +148,9 @@ struct VmPool {
 
 impl VmPool {
     fn new() -> Self {
-        Self { free: Mutex::new(Vec::new()) }
+        Self {
+            free: Mutex::new(Vec::new()),
+        }
     }
 
     fn take(&self) -> Option<Vm> {
@@ -235,7 +240,11 @@ impl RandomXHasher {
         }
         debug!(?flags, threads, "RandomX hasher ready");
         Ok(Self {
-            config: RandomXConfig { threads, max_caches: config.max_caches.max(1), ..config },
+            config: RandomXConfig {
+                threads,
+                max_caches: config.max_caches.max(1),
+                ..config
+            },
             flags,
             pool,
             entries: Mutex::new(Vec::new()),
@@ -267,7 +276,10 @@ impl RandomXHasher {
 
     /// Seeds whose caches are held, least recently used first.
     pub fn cached_seeds(&self) -> Vec<Vec<u8>> {
-        lock(&self.entries).iter().map(|entry| entry.key.to_vec()).collect()
+        lock(&self.entries)
+            .iter()
+            .map(|entry| entry.key.to_vec())
+            .collect()
     }
 
     /// Builds the cache for `seed` now (for example the next epoch's key, from a background
@@ -298,8 +310,10 @@ impl RandomXHasher {
             }
         }
         for (seed, indices) in groups {
-            let inputs: Vec<&[u8]> =
-                indices.iter().filter_map(|&i| jobs.get(i).map(|job| job.1)).collect();
+            let inputs: Vec<&[u8]> = indices
+                .iter()
+                .filter_map(|&i| jobs.get(i).map(|job| job.1))
+                .collect();
             let hashes = self.hash_group(seed, &inputs);
             for (i, hash) in indices.into_iter().zip(hashes) {
                 if let Some(slot) = results.get_mut(i) {
@@ -460,7 +474,11 @@ impl RandomXHasher {
             .map_err(|e| PowError::RandomX(format!("cache: {e}")))
     }
 
-    fn build_dataset(&self, entry: &SeedEntry, cache: &SharedCache) -> Result<Arc<FullEntry>, PowError> {
+    fn build_dataset(
+        &self,
+        entry: &SeedEntry,
+        cache: &SharedCache,
+    ) -> Result<Arc<FullEntry>, PowError> {
         let _building = lock(&self.dataset_build);
         if let Some(full) = lock(&self.full).as_ref()
             && full.key == entry.key
@@ -473,7 +491,14 @@ impl RandomXHasher {
         let large = self
             .config
             .large_pages
-            .then(|| RandomXDataset::new(self.flags | RandomXFlag::FLAG_LARGE_PAGES, cache.0.clone(), 0).ok())
+            .then(|| {
+                RandomXDataset::new(
+                    self.flags | RandomXFlag::FLAG_LARGE_PAGES,
+                    cache.0.clone(),
+                    0,
+                )
+                .ok()
+            })
             .flatten();
         let dataset = match large {
             Some(dataset) => dataset,
@@ -578,7 +603,12 @@ fn hex_short(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 
@@ -586,8 +616,16 @@ mod tests {
     /// 1a" to "1f"; the keys are the C strings without their terminating zero, key f is 31
     /// bytes). Test 1f hashes a Monero block hashing blob.
     pub(crate) const REFERENCE: [(&[u8], &[u8], &str); 5] = [
-        (b"test key 000", b"This is a test", "639183aae1bf4c9a35884cb46b09cad9175f04efd7684e7262a0ac1c2f0b4e3f"),
-        (b"test key 000", b"Lorem ipsum dolor sit amet", "300a0adb47603dedb42228ccb2b211104f4da45af709cd7547cd049e9489c969"),
+        (
+            b"test key 000",
+            b"This is a test",
+            "639183aae1bf4c9a35884cb46b09cad9175f04efd7684e7262a0ac1c2f0b4e3f",
+        ),
+        (
+            b"test key 000",
+            b"Lorem ipsum dolor sit amet",
+            "300a0adb47603dedb42228ccb2b211104f4da45af709cd7547cd049e9489c969",
+        ),
         (
             b"test key 000",
             b"sed do eiusmod tempor incididunt ut labore et dolore magna aliqua",
@@ -627,8 +665,12 @@ mod tests {
     }
 
     fn hasher(max_caches: usize) -> RandomXHasher {
-        RandomXHasher::new(RandomXConfig { threads: 2, max_caches, ..RandomXConfig::default() })
-            .unwrap()
+        RandomXHasher::new(RandomXConfig {
+            threads: 2,
+            max_caches,
+            ..RandomXConfig::default()
+        })
+        .unwrap()
     }
 
     #[test]
@@ -671,9 +713,13 @@ mod tests {
 
     #[test]
     fn a_null_vm_is_recognised() {
-        let cache = RandomXCache::new(RandomXFlag::get_recommended_flags(), b"test key 000").unwrap();
+        let cache =
+            RandomXCache::new(RandomXFlag::get_recommended_flags(), b"test key 000").unwrap();
         let vm = RandomXVM::new(RandomXFlag::get_recommended_flags(), Some(cache), None).unwrap();
         assert!(!vm_is_null(&vm));
-        assert!(format!("{vm:?}").contains("vm: 0x"), "randomx-rs changed its Debug output");
+        assert!(
+            format!("{vm:?}").contains("vm: 0x"),
+            "randomx-rs changed its Debug output"
+        );
     }
 }
