@@ -1,31 +1,4 @@
-//! The RandomX hasher: caches keyed by seed hash, virtual machines reused across calls, and
-//! batches hashed in parallel on a bounded pool of threads.
-//!
-//! # Modes and memory
-//!
-//! - **Light mode** (the default, what monerod uses to verify): one 256 MiB cache per seed,
-//!   shared by all threads; each thread hashes with its own VM (2 MiB scratchpad + JIT code)
-//!   over that cache. At most [`RandomXConfig::max_caches`] caches are kept (default 2: the
-//!   current key and the next, or the previous one across an epoch boundary); the least
-//!   recently used is dropped when a new seed comes, as soon as no call still uses it.
-//! - **Full mode**: a 2080 MiB dataset built from the cache (single-threaded in
-//!   `randomx-rs` 1.6), after which each hash is several times cheaper. It pays only when a
-//!   batch holds many blocks on one seed; [`DatasetPolicy`] says when. At most one dataset is
-//!   kept (a second exists only while calls still running on the old one finish).
-//! - VMs are pooled per seed (and per dataset): a call takes one from the pool or makes one,
-//!   and puts it back; so there are never more VMs than calls running at once (the pool's
-//!   threads plus callers hashing on their own thread).
-//!
-//! Peak memory: `max_caches * 256 MiB + (threads + callers) * ~2.1 MiB` in light mode, plus
-//! 2080 MiB while a dataset exists.
-//!
-//! # Threads
-//!
-//! RandomX VMs are not `Sync` and the `randomx-rs` types are not even `Send` (they hold raw
-//! pointers); this module wraps them with the guarantees RandomX documents: a cache or a
-//! dataset is read-only once built and may back VMs in many threads; a VM is used by one
-//! thread at a time. Hashing is CPU-bound and blocking: call it from a blocking context
-//! (`tokio::task::spawn_blocking`), never from an async task.
+//! The RandomX hasher ([`RandomXHasher`]).
 
 // The wrappers below are the only unsafe code of the crate.
 #![allow(unsafe_code)]
@@ -182,7 +155,36 @@ struct FullEntry {
     vms: VmPool,
 }
 
-/// Hashes RandomX for blocks: see the [module docs](self).
+/// The RandomX hasher: caches keyed by seed hash, virtual machines reused across calls, and
+/// batches hashed in parallel on a bounded pool of threads.
+///
+/// # Modes and memory
+///
+/// - **Light mode** (the default, what monerod uses to verify): one 256 MiB cache per seed,
+///   shared by all threads; each thread hashes with its own VM (2 MiB scratchpad + JIT code)
+///   over that cache. At most [`RandomXConfig::max_caches`] caches are kept (default 2: the
+///   current key and the next, or the previous one across an epoch boundary); the least
+///   recently used is dropped when a new seed comes, as soon as no call still uses it.
+/// - **Full mode**: a 2080 MiB dataset built from the cache (single-threaded in
+///   `randomx-rs` 1.6), after which each hash is several times cheaper. It pays only when a
+///   batch holds many blocks on one seed; [`DatasetPolicy`] says when. At most one dataset is
+///   kept (a second exists only while calls still running on the old one finish).
+/// - VMs are pooled per seed (and per dataset): a call takes one from the pool or makes one,
+///   and puts it back; so there are never more VMs than calls running at once (the pool's
+///   threads plus callers hashing on their own thread).
+///
+/// Peak memory: `max_caches * 256 MiB + (threads + callers) * ~2.1 MiB` in light mode, plus
+/// 2080 MiB while a dataset exists.
+///
+/// # Threads
+///
+/// RandomX VMs are not `Sync` and the `randomx-rs` types are not even `Send` (they hold raw
+/// pointers); the hasher wraps them with the guarantees RandomX documents: a cache or a
+/// dataset is read-only once built and may back VMs in many threads; a VM is used by one
+/// thread at a time. Hashing is CPU-bound and blocking: call it from a blocking context
+/// (`tokio::task::spawn_blocking`), never from an async task.
+///
+/// # Example
 ///
 /// ```no_run
 /// use umbra_consensus::pow::{RandomXConfig, RandomXHasher};
