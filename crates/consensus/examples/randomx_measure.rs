@@ -3,7 +3,7 @@
 //! hashing blobs on several threads (what syncing a chain costs).
 //!
 //! ```text
-//! cargo run --release -p umbra-consensus --example randomx_measure -- [--blocks N] [--threads T] [--full] [--fixture DIR]
+//! cargo run --release -p umbra-consensus --example randomx_measure -- [--blocks N] [--threads T] [--full] [--no-thp] [--fixture DIR]
 //! ```
 //!
 //! CPU time is read from `/proc` (per thread and per process), so the figures stay
@@ -73,6 +73,7 @@ fn main() {
     let blocks: u64 = arg("--blocks").map_or(2000, |v| v.parse().unwrap());
     let threads: usize = arg("--threads").map_or(2, |v| v.parse().unwrap());
     let full = args.iter().any(|a| a == "--full");
+    let thp = !args.iter().any(|a| a == "--no-thp");
     let fixture = arg("--fixture").cloned();
 
     let key = [0x41u8; 32];
@@ -86,6 +87,7 @@ fn main() {
     let hasher = RandomXHasher::new(RandomXConfig {
         threads,
         dataset: DatasetPolicy::Never,
+        transparent_huge_pages: thp,
         ..RandomXConfig::default()
     })
     .unwrap();
@@ -175,6 +177,7 @@ fn main() {
     let full_hasher = RandomXHasher::new(RandomXConfig {
         threads,
         dataset: DatasetPolicy::MinBatch(1),
+        transparent_huge_pages: thp,
         ..RandomXConfig::default()
     })
     .unwrap();

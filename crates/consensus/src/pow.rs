@@ -26,6 +26,7 @@
 //! lists what that leaves unverified.
 
 mod randomx;
+mod thp;
 
 use monero_oxide::block::Block;
 use thiserror::Error;

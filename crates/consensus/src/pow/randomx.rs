@@ -11,7 +11,14 @@ use randomx_rs::{RandomXCache, RandomXDataset, RandomXFlag, RandomXVM};
 use rayon::prelude::*;
 use tracing::{debug, info, warn};
 
-use super::{JobPlan, PowError, PowHash, PowJob, plan, pow_hash};
+use super::{JobPlan, PowError, PowHash, PowJob, plan, pow_hash, thp};
+
+/// Size of a RandomX cache (`RANDOMX_ARGON_MEMORY` KiB).
+const CACHE_BYTES: usize = 256 * 1024 * 1024;
+/// Size of a RandomX dataset (base + extra size).
+const DATASET_BYTES: usize = 2_147_483_648 + 33_554_368;
+/// Size of a VM's scratchpad (`RANDOMX_SCRATCHPAD_L3`).
+const SCRATCHPAD_BYTES: usize = 2 * 1024 * 1024;
 
 /// When to build the full 2080 MiB dataset instead of hashing in light mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +44,10 @@ pub struct RandomXConfig {
     /// Allocate caches and datasets in large pages when the system has them, else in
     /// ordinary pages (default true, as monerod).
     pub large_pages: bool,
+    /// Ask Linux for transparent huge pages on RandomX's memory (cache, dataset, VM
+    /// scratchpads) when it is not in reserved large pages (default true; about halves the
+    /// CPU cost of a light-mode hash where THP is `madvise`, see `docs/consensus.md`).
+    pub transparent_huge_pages: bool,
 }
 
 impl Default for RandomXConfig {
@@ -46,6 +57,7 @@ impl Default for RandomXConfig {
             max_caches: 2,
             dataset: DatasetPolicy::Never,
             large_pages: true,
+            transparent_huge_pages: true,
         }
     }
 }
@@ -471,9 +483,27 @@ impl RandomXHasher {
         {
             return Ok(SharedCache(cache));
         }
-        RandomXCache::new(self.flags, key)
+        let before = self.thp_snapshot();
+        let cache = RandomXCache::new(self.flags, key)
             .map(SharedCache)
-            .map_err(|e| PowError::RandomX(format!("cache: {e}")))
+            .map_err(|e| PowError::RandomX(format!("cache: {e}")))?;
+        self.thp_advise(&before, CACHE_BYTES / 2, "cache");
+        Ok(cache)
+    }
+
+    fn thp_snapshot(&self) -> Option<thp::Snapshot> {
+        self.config.transparent_huge_pages.then(thp::snapshot)
+    }
+
+    fn thp_advise(&self, before: &Option<thp::Snapshot>, min_len: usize, what: &str) {
+        if let Some(before) = before {
+            let advised = thp::advise_new(before, min_len);
+            debug!(
+                what,
+                advised_mib = advised >> 20,
+                "transparent huge pages advised"
+            );
+        }
     }
 
     fn build_dataset(
@@ -504,8 +534,13 @@ impl RandomXHasher {
             .flatten();
         let dataset = match large {
             Some(dataset) => dataset,
-            None => RandomXDataset::new(self.flags, cache.0.clone(), 0)
-                .map_err(|e| PowError::RandomX(format!("dataset: {e}")))?,
+            None => {
+                let before = self.thp_snapshot();
+                let dataset = RandomXDataset::new(self.flags, cache.0.clone(), 0)
+                    .map_err(|e| PowError::RandomX(format!("dataset: {e}")))?;
+                self.thp_advise(&before, DATASET_BYTES / 2, "dataset");
+                dataset
+            }
         };
         self.datasets_built.fetch_add(1, Ordering::Relaxed);
         info!(
@@ -559,6 +594,7 @@ impl RandomXHasher {
     ) -> Result<Vm, PowError> {
         // No large pages for VMs: a failed large-page VM comes back null (see `vm_is_null`)
         // and could not be released cleanly; the 2 MiB scratchpad gains little from them.
+        let before = self.thp_snapshot();
         let vm = RandomXVM::new(flags, cache.cloned(), dataset.cloned())
             .map_err(|e| PowError::RandomX(format!("VM: {e}")))?;
         if vm_is_null(&vm) {
@@ -570,6 +606,7 @@ impl RandomXHasher {
                 "randomx_create_vm returned no VM (out of memory or JIT refused)".into(),
             ));
         }
+        self.thp_advise(&before, SCRATCHPAD_BYTES, "VM scratchpad");
         self.vms_created.fetch_add(1, Ordering::Relaxed);
         Ok(Vm(vm))
     }
