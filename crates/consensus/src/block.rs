@@ -805,25 +805,33 @@ fn check_block_pow(
     Ok(Some(pow_hash.hash()))
 }
 
+/// What [`check_block_bytes`] found.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockBytesCheck {
+    /// [`parse_block`] refused the bytes.
+    Unparsed,
+    /// The bytes parsed but are not the block's own encoding (a parser bug).
+    NonCanonical,
+    /// The block parsed and a rule refused it.
+    Refused,
+    /// The block passed every rule.
+    Accepted,
+}
+
 /// Parses `bytes` as a block and runs every rule of [`verify_block_header_and_coinbase`] on
 /// it against `ctx`, with its listed transactions given as 1,500-byte transactions without
 /// fee and its proof of work replaced by a checkpoint of its own hash (hashing RandomX for
-/// every input would make fuzzing a thousand times slower). Returns whether it was
-/// accepted; refusals are the expected outcome. This is the body of the fuzz check for
-/// block parsing and header rules: it must return for every input, and what parses must
-/// re-encode to the same bytes.
+/// every input would make fuzzing a thousand times slower). This is the body of a fuzz check
+/// for block parsing and the header rules: it must return for every input, and never with
+/// [`BlockBytesCheck::NonCanonical`].
 #[doc(hidden)]
-pub fn check_block_bytes(bytes: &[u8], ctx: &ChainContext) -> bool {
+pub fn check_block_bytes(bytes: &[u8], ctx: &ChainContext) -> BlockBytesCheck {
     let Ok(block) = parse_block(bytes, ctx.max_block_size().max(2_000_000)) else {
-        return false;
+        return BlockBytesCheck::Unparsed;
     };
     if block.serialize() != bytes {
-        // The parser accepted bytes that are not the block's own encoding.
-        tracing::error!(
-            size = bytes.len(),
-            "parse_block accepted a non-canonical encoding"
-        );
-        return false;
+        return BlockBytesCheck::NonCanonical;
     }
     let txs: Vec<BlockTx> = block
         .transactions
@@ -834,8 +842,16 @@ pub fn check_block_bytes(bytes: &[u8], ctx: &ChainContext) -> bool {
             fee: 0,
         })
         .collect();
-    verify_block_header_and_coinbase(&block, ctx, &txs, PowCheck::Checkpoint(block.hash()), None)
-        .is_ok()
+    match verify_block_header_and_coinbase(
+        &block,
+        ctx,
+        &txs,
+        PowCheck::Checkpoint(block.hash()),
+        None,
+    ) {
+        Ok(_) => BlockBytesCheck::Accepted,
+        Err(_) => BlockBytesCheck::Refused,
+    }
 }
 
 /// Lowercase hex of 32 bytes.
@@ -1543,8 +1559,12 @@ mod tests {
                     bytes.push(0);
                 }
             }
-            if check_block_bytes(&bytes, ctx) {
-                accepted += 1;
+            match check_block_bytes(&bytes, ctx) {
+                BlockBytesCheck::Accepted => accepted += 1,
+                BlockBytesCheck::NonCanonical => {
+                    panic!("non-canonical bytes parsed: {}", ::hex::encode(&bytes))
+                }
+                BlockBytesCheck::Unparsed | BlockBytesCheck::Refused => {}
             }
         }
         // Almost every damaged block is refused somewhere.
