@@ -1,0 +1,6 @@
+//! Tests of the transaction rules: mainnet vectors, synthetic RingCT transactions, the
+//! regtest chain fixture, mutation robustness, and a throughput harness.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::print_stdout, clippy::print_stderr)]
+
+mod mainnet;
