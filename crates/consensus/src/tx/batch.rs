@@ -85,18 +85,19 @@ impl DuplicateKeyImage {
 }
 
 /// The first key image (in order) that two transactions share, if any: a double spend
-/// inside a block or batch. Duplicates inside one transaction are the semantic checks'.
+/// inside a block or batch (also when one transaction is listed twice). Duplicates inside
+/// one transaction are the semantic checks'.
 pub fn find_duplicate_key_image<'a>(txs: impl IntoIterator<Item = &'a Tx>) -> Option<DuplicateKeyImage> {
-    let mut seen: HashMap<[u8; 32], [u8; 32]> = HashMap::new();
-    for tx in txs {
+    let mut seen: HashMap<[u8; 32], (usize, [u8; 32])> = HashMap::new();
+    for (position, tx) in txs.into_iter().enumerate() {
         for (input, key_image) in tx.key_images().enumerate() {
             match seen.get(&key_image) {
-                Some(&first) if first != tx.hash() => {
+                Some(&(at, first)) if at != position => {
                     return Some(DuplicateKeyImage { key_image, first, second: tx.hash(), input });
                 }
                 Some(_) => {}
                 None => {
-                    seen.insert(key_image, tx.hash());
+                    seen.insert(key_image, (position, tx.hash()));
                 }
             }
         }

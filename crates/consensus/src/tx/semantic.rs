@@ -6,6 +6,8 @@
 //!
 //! [`contextual::verify`]: super::contextual::verify
 
+use std::collections::HashMap;
+
 use monero_oxide::{
     ringct::{RctPrunable, RctProofs, RctType},
     transaction::{Input, Transaction},
@@ -226,10 +228,12 @@ pub(crate) fn check_mixing(mixing: rules::Mixing, version: u8, hf: HardFork) -> 
 /// Key images: valid points of the prime-order subgroup, unique, and (from hard fork 7)
 /// sorted in descending byte order.
 fn check_key_images(inputs: &[ToKey<'_>], hf: HardFork) -> Result<(), Reason> {
+    let mut seen = HashMap::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
-        if let Some(first) = inputs.iter().take(i).position(|prev| prev.key_image == input.key_image) {
+        if let Some(&first) = seen.get(&input.key_image) {
             return Err(Reason::DuplicateKeyImage { input: i, first });
         }
+        seen.insert(input.key_image, i);
     }
     if rules::inputs_must_be_sorted(hf) {
         for (i, pair) in inputs.windows(2).enumerate() {

@@ -6,3 +6,6 @@
 mod build;
 mod mainnet;
 mod synthetic;
+mod robustness;
+mod bench;
+mod fixture;
