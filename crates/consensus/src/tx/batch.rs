@@ -24,14 +24,25 @@ pub fn check_many(items: Vec<(Tx, SemanticRules)>) -> Vec<Result<CheckedTx, TxEr
 }
 
 /// [`check_many`] with a choice of range-proof verification.
-pub fn check_many_with(items: Vec<(Tx, SemanticRules)>, mode: RangeProofMode) -> Vec<Result<CheckedTx, TxError>> {
-    let structure: Vec<Result<semantic::StructureInfo, Reason>> =
-        items.par_iter().map(|(tx, rules)| semantic::check_structure(tx, rules)).collect();
+pub fn check_many_with(
+    items: Vec<(Tx, SemanticRules)>,
+    mode: RangeProofMode,
+) -> Vec<Result<CheckedTx, TxError>> {
+    let structure: Vec<Result<semantic::StructureInfo, Reason>> = items
+        .par_iter()
+        .map(|(tx, rules)| semantic::check_structure(tx, rules))
+        .collect();
     // Range proofs only of transactions whose structure is sound.
     let proofs: Vec<RangeProof<'_>> = items
         .iter()
         .zip(&structure)
-        .map(|((tx, _), s)| if s.is_ok() { RangeProof::of(tx.transaction()) } else { RangeProof::None })
+        .map(|((tx, _), s)| {
+            if s.is_ok() {
+                RangeProof::of(tx.transaction())
+            } else {
+                RangeProof::None
+            }
+        })
         .collect();
     let ranges = range::verify_many(&proofs, mode);
     drop(proofs);
@@ -39,12 +50,14 @@ pub fn check_many_with(items: Vec<(Tx, SemanticRules)>, mode: RangeProofMode) ->
         .into_iter()
         .zip(structure)
         .zip(ranges)
-        .map(|(((tx, rules), structure), range)| match structure.and_then(|info| range.map(|()| info)) {
-            Ok(info) => Ok(info.into_checked(tx, rules.hard_fork)),
-            Err(reason) => {
-                let err = tx.error(reason);
-                tracing::debug!(tx = %err.tx, reason = %err.reason, "transaction rejected");
-                Err(err)
+        .map(|(((tx, rules), structure), range)| {
+            match structure.and_then(|info| range.map(|()| info)) {
+                Ok(info) => Ok(info.into_checked(tx, rules.hard_fork)),
+                Err(reason) => {
+                    let err = tx.error(reason);
+                    tracing::debug!(tx = %err.tx, reason = %err.reason, "transaction rejected");
+                    Err(err)
+                }
             }
         })
         .collect()
@@ -80,20 +93,33 @@ pub struct DuplicateKeyImage {
 impl DuplicateKeyImage {
     /// The error rejecting the later transaction.
     pub fn error(&self) -> TxError {
-        TxError::new(self.second, Reason::KeyImageSpentInBatch { input: self.input, other: TxHash(self.first) })
+        TxError::new(
+            self.second,
+            Reason::KeyImageSpentInBatch {
+                input: self.input,
+                other: TxHash(self.first),
+            },
+        )
     }
 }
 
 /// The first key image (in order) that two transactions share, if any: a double spend
 /// inside a block or batch (also when one transaction is listed twice). Duplicates inside
 /// one transaction are the semantic checks'.
-pub fn find_duplicate_key_image<'a>(txs: impl IntoIterator<Item = &'a Tx>) -> Option<DuplicateKeyImage> {
+pub fn find_duplicate_key_image<'a>(
+    txs: impl IntoIterator<Item = &'a Tx>,
+) -> Option<DuplicateKeyImage> {
     let mut seen: HashMap<[u8; 32], (usize, [u8; 32])> = HashMap::new();
     for (position, tx) in txs.into_iter().enumerate() {
         for (input, key_image) in tx.key_images().enumerate() {
             match seen.get(&key_image) {
                 Some(&(at, first)) if at != position => {
-                    return Some(DuplicateKeyImage { key_image, first, second: tx.hash(), input });
+                    return Some(DuplicateKeyImage {
+                        key_image,
+                        first,
+                        second: tx.hash(),
+                        input,
+                    });
                 }
                 Some(_) => {}
                 None => {
@@ -110,8 +136,10 @@ pub fn find_duplicate_key_image<'a>(txs: impl IntoIterator<Item = &'a Tx>) -> Op
 /// transaction, in order. Key images shared between them are not checked here (see
 /// [`verify_block`] and [`find_duplicate_key_image`]).
 pub fn verify_many(items: Vec<(CheckedTx, RingData, Context)>) -> Vec<Result<VerifiedTx, TxError>> {
-    let prepared: Vec<Result<contextual::Prepared, Reason>> =
-        items.par_iter().map(|(tx, data, ctx)| contextual::prepare(tx, ctx, data)).collect();
+    let prepared: Vec<Result<contextual::Prepared, Reason>> = items
+        .par_iter()
+        .map(|(tx, data, ctx)| contextual::prepare(tx, ctx, data))
+        .collect();
     // (transaction, job) pairs of the prepared transactions.
     let jobs: Vec<(usize, usize)> = items
         .iter()
@@ -127,7 +155,10 @@ pub fn verify_many(items: Vec<(CheckedTx, RingData, Context)>) -> Vec<Result<Ver
         .filter_map(|&(i, job)| {
             let (tx, _, _) = items.get(i)?;
             let prepared = prepared.get(i)?.as_ref().ok()?;
-            prepared.verify_job(tx, job).err().map(|reason| (i, job, reason))
+            prepared
+                .verify_job(tx, job)
+                .err()
+                .map(|reason| (i, job, reason))
         })
         .collect();
     let mut first_failure: HashMap<usize, (usize, Reason)> = HashMap::new();
@@ -147,7 +178,7 @@ pub fn verify_many(items: Vec<(CheckedTx, RingData, Context)>) -> Vec<Result<Ver
                 (Ok(prepared), None) => Ok(prepared),
             };
             match result {
-                Ok(prepared) => Ok(contextual::finish(tx, prepared)),
+                Ok(prepared) => Ok(contextual::finish(tx, &prepared)),
                 Err(reason) => {
                     let err = tx.tx.error(reason);
                     tracing::debug!(tx = %err.tx, reason = %err.reason, "transaction rejected");
@@ -161,11 +192,19 @@ pub fn verify_many(items: Vec<(CheckedTx, RingData, Context)>) -> Vec<Result<Ver
 /// Verifies the checked transactions of one block against their chain data: no key image
 /// twice in the block, then [`verify_many`]. The first failure (in block order) rejects the
 /// block.
-pub fn verify_block(items: Vec<(CheckedTx, RingData)>, ctx: &Context) -> Result<Vec<VerifiedTx>, TxError> {
+pub fn verify_block(
+    items: Vec<(CheckedTx, RingData)>,
+    ctx: &Context,
+) -> Result<Vec<VerifiedTx>, TxError> {
     if let Some(dup) = find_duplicate_key_image(items.iter().map(|(tx, _)| tx.tx())) {
         return Err(dup.error());
     }
-    verify_many(items.into_iter().map(|(tx, data)| (tx, data, *ctx)).collect())
-        .into_iter()
-        .collect()
+    verify_many(
+        items
+            .into_iter()
+            .map(|(tx, data)| (tx, data, *ctx))
+            .collect(),
+    )
+    .into_iter()
+    .collect()
 }

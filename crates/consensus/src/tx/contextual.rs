@@ -125,12 +125,19 @@ pub struct Context {
 impl Context {
     /// A context with the default minimum ring-member age of 10 blocks.
     pub fn new(chain_height: u64, time: u64) -> Self {
-        Self { chain_height, time, min_ring_member_age: unlock::DEFAULT_SPENDABLE_AGE }
+        Self {
+            chain_height,
+            time,
+            min_ring_member_age: unlock::DEFAULT_SPENDABLE_AGE,
+        }
     }
 
     /// The same context with another minimum ring-member age.
     pub fn with_min_ring_member_age(self, min_ring_member_age: u64) -> Self {
-        Self { min_ring_member_age, ..self }
+        Self {
+            min_ring_member_age,
+            ..self
+        }
     }
 }
 
@@ -192,7 +199,7 @@ pub fn verify(tx: CheckedTx, ctx: &Context, data: &RingData) -> Result<VerifiedT
         }
     });
     match result {
-        Ok(prepared) => Ok(finish(tx, prepared)),
+        Ok(prepared) => Ok(finish(tx, &prepared)),
         Err(reason) => {
             let err = tx.tx.error(reason);
             tracing::debug!(tx = %err.tx, reason = %err.reason, "transaction rejected");
@@ -222,12 +229,19 @@ pub(crate) fn prepare(tx: &CheckedTx, ctx: &Context, data: &RingData) -> Result<
     let hf = tx.hard_fork;
     let request = tx.ring_request();
     if request.inputs.len() != data.inputs.len() {
-        return Err(Reason::RingDataMismatch { input: data.inputs.len(), problem: "wrong number of inputs" });
+        return Err(Reason::RingDataMismatch {
+            input: data.inputs.len(),
+            problem: "wrong number of inputs",
+        });
     }
 
     if tx.mixing_needs_chain {
         let required = rules::min_mixin(hf).unwrap_or(0);
-        let mut mixing = rules::Mixing { min_mixin: usize::MAX, mixable: 0, unmixable: 0 };
+        let mut mixing = rules::Mixing {
+            min_mixin: usize::MAX,
+            mixable: 0,
+            unmixable: 0,
+        };
         for (i, (req, got)) in request.inputs.iter().zip(&data.inputs).enumerate() {
             mixing.min_mixin = mixing.min_mixin.min(req.indices.len().saturating_sub(1));
             if req.amount == 0 {
@@ -255,49 +269,71 @@ pub(crate) fn prepare(tx: &CheckedTx, ctx: &Context, data: &RingData) -> Result<
             return Err(Reason::KeyImageSpent { input: i });
         }
         if got.members.len() != req.indices.len() {
-            return Err(Reason::RingDataMismatch { input: i, problem: "wrong number of ring members" });
+            return Err(Reason::RingDataMismatch {
+                input: i,
+                problem: "wrong number of ring members",
+            });
         }
         let clear_commitment = (req.amount != 0).then(|| points::zero_commitment(req.amount));
         let mut ring = Vec::with_capacity(got.members.len());
         for (m, (member, &index)) in got.members.iter().zip(&req.indices).enumerate() {
-            let member = member.ok_or(Reason::RingMemberMissing { input: i, member: m, index })?;
+            let member = member.ok_or(Reason::RingMemberMissing {
+                input: i,
+                member: m,
+                index,
+            })?;
             if !unlock::is_unlocked(member.unlock_time, ctx.chain_height, ctx.time, hf) {
-                return Err(Reason::RingMemberLocked { input: i, member: m, unlock_time: member.unlock_time });
+                return Err(Reason::RingMemberLocked {
+                    input: i,
+                    member: m,
+                    unlock_time: member.unlock_time,
+                });
             }
             let min_age = if member.is_coinbase {
                 ctx.min_ring_member_age.max(unlock::COINBASE_UNLOCK_WINDOW)
             } else {
                 ctx.min_ring_member_age
             };
-            if member.height.saturating_add(min_age) > ctx.chain_height || member.height >= ctx.chain_height {
-                return Err(Reason::RingMemberTooYoung { input: i, member: m, height: member.height });
+            if member.height.saturating_add(min_age) > ctx.chain_height
+                || member.height >= ctx.chain_height
+            {
+                return Err(Reason::RingMemberTooYoung {
+                    input: i,
+                    member: m,
+                    height: member.height,
+                });
             }
             newest = newest.max(member.height);
-            let commitment = match (clear_commitment, member.commitment) {
-                (Some(c), _) | (None, Some(c)) => c,
-                (None, None) => {
-                    return Err(Reason::RingDataMismatch {
-                        input: i,
-                        problem: "a RingCT ring member without commitment",
-                    });
-                }
+            let Some(commitment) = clear_commitment.or(member.commitment) else {
+                return Err(Reason::RingDataMismatch {
+                    input: i,
+                    problem: "a RingCT ring member without commitment",
+                });
             };
-            ring.push([CompressedPoint::from(member.key), CompressedPoint::from(commitment)]);
+            ring.push([
+                CompressedPoint::from(member.key),
+                CompressedPoint::from(commitment),
+            ]);
         }
         rings.push(ring);
     }
 
     let message = signatures::message(tx.tx.transaction())?;
-    Ok(Prepared { rings, message, newest_ring_member_height: newest })
+    Ok(Prepared {
+        rings,
+        message,
+        newest_ring_member_height: newest,
+    })
 }
 
 /// Builds the [`VerifiedTx`] of a transaction whose every check passed.
-pub(crate) fn finish(tx: CheckedTx, prepared: Prepared) -> VerifiedTx {
+pub(crate) fn finish(tx: CheckedTx, prepared: &Prepared) -> VerifiedTx {
     let t = tx.tx.transaction();
     let commitments = match t {
-        monero_oxide::transaction::Transaction::V2 { proofs: Some(proofs), .. } => {
-            Some(&proofs.base.commitments)
-        }
+        monero_oxide::transaction::Transaction::V2 {
+            proofs: Some(proofs),
+            ..
+        } => Some(&proofs.base.commitments),
         _ => None,
     };
     let outputs = t
@@ -308,7 +344,9 @@ pub(crate) fn finish(tx: CheckedTx, prepared: Prepared) -> VerifiedTx {
         .map(|(i, output)| OutputInfo {
             key: output.key.to_bytes(),
             amount: output.amount.unwrap_or(0),
-            commitment: commitments.and_then(|c| c.get(i)).map(CompressedPoint::to_bytes),
+            commitment: commitments
+                .and_then(|c| c.get(i))
+                .map(CompressedPoint::to_bytes),
             view_tag: output.view_tag,
         })
         .collect();

@@ -59,7 +59,10 @@ pub struct TxError {
 impl TxError {
     /// An error about the transaction with this hash.
     pub fn new(hash: [u8; 32], reason: Reason) -> Self {
-        Self { tx: TxId::Hash(TxHash(hash)), reason }
+        Self {
+            tx: TxId::Hash(TxHash(hash)),
+            reason,
+        }
     }
 
     /// The transaction's hash, if it parsed.

@@ -64,7 +64,9 @@ mod weight;
 #[cfg(test)]
 mod tests;
 
-pub use contextual::{Context, InputRequest, InputRingData, OutputInfo, RingData, RingMember, RingRequest, VerifiedTx};
+pub use contextual::{
+    Context, InputRequest, InputRingData, OutputInfo, RingData, RingMember, RingRequest, VerifiedTx,
+};
 pub use error::{ProofKind, Reason, TxError, TxHash, TxId};
 pub use parse::{MAX_TX_SIZE, Tx};
 pub use points::zero_commitment;

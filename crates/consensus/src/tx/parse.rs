@@ -42,11 +42,17 @@ impl Tx {
     /// Decodes a transaction blob of at most `limit` bytes.
     pub fn parse_with_limit(blob: Vec<u8>, limit: usize) -> Result<Self, TxError> {
         let unparsed = |reason| TxError {
-            tx: TxId::Unparsed { blob_hash: TxHash(keccak256(&blob)), len: blob.len() },
+            tx: TxId::Unparsed {
+                blob_hash: TxHash(keccak256(&blob)),
+                len: blob.len(),
+            },
             reason,
         };
         if blob.len() > limit {
-            return Err(unparsed(Reason::TooLarge { size: blob.len(), limit }));
+            return Err(unparsed(Reason::TooLarge {
+                size: blob.len(),
+                limit,
+            }));
         }
         let decoded = guard("transaction encoding", || {
             let mut rest = blob.as_slice();
@@ -71,14 +77,22 @@ impl Tx {
         }
         let hash = guard("transaction hash", || tx.hash()).map_err(unparsed)?;
         let weight = weight::tx_weight(&tx, blob.len());
-        Ok(Self { tx, blob, hash, weight })
+        Ok(Self {
+            tx,
+            blob,
+            hash,
+            weight,
+        })
     }
 
     /// Wraps a transaction built in memory (for example by a wallet or a test): encodes it
     /// and computes its hash. Transactions with a coinbase input are refused.
-    pub fn from_transaction(tx: Transaction) -> Result<Self, TxError> {
+    pub fn from_transaction(tx: &Transaction) -> Result<Self, TxError> {
         let blob = guard("transaction encoding", || tx.serialize()).map_err(|reason| TxError {
-            tx: TxId::Unparsed { blob_hash: TxHash([0; 32]), len: 0 },
+            tx: TxId::Unparsed {
+                blob_hash: TxHash([0; 32]),
+                len: 0,
+            },
             reason,
         })?;
         Self::parse_with_limit(blob, usize::MAX)
@@ -112,7 +126,10 @@ impl Tx {
     /// The RingCT type, for a version-2 transaction with RingCT data.
     pub fn rct_type(&self) -> Option<RctType> {
         match &self.tx {
-            Transaction::V2 { proofs: Some(proofs), .. } => Some(proofs.rct_type()),
+            Transaction::V2 {
+                proofs: Some(proofs),
+                ..
+            } => Some(proofs.rct_type()),
             Transaction::V1 { .. } | Transaction::V2 { proofs: None, .. } => None,
         }
     }
@@ -125,10 +142,14 @@ impl Tx {
 
     /// The key image of every input, in input order.
     pub fn key_images(&self) -> impl Iterator<Item = [u8; 32]> + '_ {
-        self.tx.prefix().inputs.iter().filter_map(|input| match input {
-            Input::ToKey { key_image, .. } => Some(key_image.to_bytes()),
-            Input::Gen(_) => None,
-        })
+        self.tx
+            .prefix()
+            .inputs
+            .iter()
+            .filter_map(|input| match input {
+                Input::ToKey { key_image, .. } => Some(key_image.to_bytes()),
+                Input::Gen(_) => None,
+            })
     }
 
     /// The error for this transaction with this reason.
@@ -139,5 +160,8 @@ impl Tx {
 
 /// The first coinbase input, if any (the transaction is then a miner transaction).
 fn coinbase_input(tx: &Transaction) -> Option<usize> {
-    tx.prefix().inputs.iter().position(|input| matches!(input, Input::Gen(_)))
+    tx.prefix()
+        .inputs
+        .iter()
+        .position(|input| matches!(input, Input::Gen(_)))
 }

@@ -38,7 +38,9 @@ pub(crate) fn is_valid_key_image(bytes: &[u8; 32]) -> bool {
 /// outputs, use it.
 pub fn zero_commitment(amount: u64) -> [u8; 32] {
     match *H {
-        Some(h) => (ED25519_BASEPOINT_POINT + h * Scalar::from(amount)).compress().to_bytes(),
+        Some(h) => (ED25519_BASEPOINT_POINT + h * Scalar::from(amount))
+            .compress()
+            .to_bytes(),
         // `H` is a fixed valid point; this arm is never taken.
         None => [0; 32],
     }
@@ -46,11 +48,18 @@ pub fn zero_commitment(amount: u64) -> [u8; 32] {
 
 /// `sum(a) == sum(b) + fee · H`, with every point decompressed as monerod does. `Err`
 /// carries which side and index failed to decompress (`true` for `a`).
-pub(crate) fn balances(a: &[CompressedPoint], b: &[CompressedPoint], fee: u64) -> Result<bool, (bool, usize)> {
+pub(crate) fn balances(
+    a: &[CompressedPoint],
+    b: &[CompressedPoint],
+    fee: u64,
+) -> Result<bool, (bool, usize)> {
     let sum = |points: &[CompressedPoint], side: bool| -> Result<EdwardsPoint, (bool, usize)> {
-        points.iter().enumerate().try_fold(EdwardsPoint::default(), |acc, (i, p)| {
-            decompress(&p.to_bytes()).map(|p| acc + p).ok_or((side, i))
-        })
+        points
+            .iter()
+            .enumerate()
+            .try_fold(EdwardsPoint::default(), |acc, (i, p)| {
+                decompress(&p.to_bytes()).map(|p| acc + p).ok_or((side, i))
+            })
     };
     let lhs = sum(a, true)?;
     let rhs = sum(b, false)?;
@@ -60,14 +69,20 @@ pub(crate) fn balances(a: &[CompressedPoint], b: &[CompressedPoint], fee: u64) -
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 
     /// Monero's own `check_key` vectors (monero-tests): our point check agrees on all of them.
     #[test]
     fn output_key_check_matches_monerods_check_key_vectors() {
-        let Ok(text) = std::fs::read_to_string("/usr/share/monero/testdata/crypto/tests.txt") else {
+        let Ok(text) = std::fs::read_to_string("/usr/share/monero/testdata/crypto/tests.txt")
+        else {
             eprintln!("monero-tests not installed; skipping");
             return;
         };
@@ -90,12 +105,16 @@ mod tests {
         assert!(is_valid_point(&identity));
         assert!(!is_valid_key_image(&identity));
         // A point of order 8 (torsion) is refused.
-        let torsion = curve25519_dalek_v4::constants::EIGHT_TORSION[1].compress().to_bytes();
+        let torsion = curve25519_dalek_v4::constants::EIGHT_TORSION[1]
+            .compress()
+            .to_bytes();
         assert!(is_valid_point(&torsion));
         assert!(!is_valid_key_image(&torsion));
         // G plus torsion is refused, G is accepted.
         let g = ED25519_BASEPOINT_POINT;
-        let g_t = (g + curve25519_dalek_v4::constants::EIGHT_TORSION[1]).compress().to_bytes();
+        let g_t = (g + curve25519_dalek_v4::constants::EIGHT_TORSION[1])
+            .compress()
+            .to_bytes();
         assert!(!is_valid_key_image(&g_t));
         assert!(is_valid_key_image(&g.compress().to_bytes()));
     }
@@ -118,7 +137,10 @@ mod tests {
     fn zero_commitment_is_g_plus_amount_h() {
         use monero_oxide::ed25519::{Commitment, Scalar as MScalar};
         for amount in [0u64, 1, 10_000_000_000, u64::MAX] {
-            let expected = Commitment::new(MScalar::ONE, amount).commit().compress().to_bytes();
+            let expected = Commitment::new(MScalar::ONE, amount)
+                .commit()
+                .compress()
+                .to_bytes();
             assert_eq!(zero_commitment(amount), expected);
         }
     }

@@ -30,7 +30,11 @@ fn min_block_weight(hard_fork: HardFork) -> u64 {
 /// 8 half the minimum block weight, before the whole of it, less the coinbase reserve.
 pub fn pool_max_tx_weight(hard_fork: HardFork) -> u64 {
     let zone = min_block_weight(hard_fork);
-    let limit = if hard_fork >= PER_BYTE_FEE { zone / 2 } else { zone };
+    let limit = if hard_fork >= PER_BYTE_FEE {
+        zone / 2
+    } else {
+        zone
+    };
     limit - COINBASE_BLOB_RESERVED_SIZE
 }
 
@@ -61,12 +65,25 @@ pub fn check_relay(tx: &CheckedTx, fee: Option<&FeePolicy>) -> Result<(), TxErro
     let t = tx.tx().transaction();
     let extra = t.prefix().extra.len();
     let result = if extra > MAX_TX_EXTRA_SIZE {
-        Err(Reason::ExtraTooLarge { size: extra, limit: MAX_TX_EXTRA_SIZE })
+        Err(Reason::ExtraTooLarge {
+            size: extra,
+            limit: MAX_TX_EXTRA_SIZE,
+        })
     } else if tx.tx().weight() > pool_max_tx_weight(tx.hard_fork()) {
-        Err(Reason::TooHeavy { weight: tx.tx().weight(), limit: pool_max_tx_weight(tx.hard_fork()) })
+        Err(Reason::TooHeavy {
+            weight: tx.tx().weight(),
+            limit: pool_max_tx_weight(tx.hard_fork()),
+        })
     } else if let Some(policy) = fee.filter(|_| tx.hard_fork() >= PER_BYTE_FEE) {
         let minimum = policy.minimum_fee(tx.tx().weight());
-        if tx.fee() < minimum { Err(Reason::FeeTooLow { fee: tx.fee(), minimum }) } else { Ok(()) }
+        if tx.fee() < minimum {
+            Err(Reason::FeeTooLow {
+                fee: tx.fee(),
+                minimum,
+            })
+        } else {
+            Ok(())
+        }
     } else {
         Ok(())
     };
@@ -75,7 +92,12 @@ pub fn check_relay(tx: &CheckedTx, fee: Option<&FeePolicy>) -> Result<(), TxErro
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 
@@ -89,10 +111,16 @@ mod tests {
 
     #[test]
     fn minimum_fee_rounds_up_then_allows_two_percent() {
-        let policy = FeePolicy { fee_per_byte: 20_000, quantization_mask: 10_000 };
+        let policy = FeePolicy {
+            fee_per_byte: 20_000,
+            quantization_mask: 10_000,
+        };
         // 1500 × 20000 = 30,000,000 exactly; 2 % below.
         assert_eq!(policy.minimum_fee(1500), 30_000_000 - 600_000);
-        let policy = FeePolicy { fee_per_byte: 3, quantization_mask: 10_000 };
+        let policy = FeePolicy {
+            fee_per_byte: 3,
+            quantization_mask: 10_000,
+        };
         assert_eq!(policy.minimum_fee(1), 10_000 - 200);
     }
 }

@@ -24,26 +24,40 @@ pub(crate) enum RangeProof<'a> {
     /// Version 1: amounts are in the clear.
     None,
     /// One Borromean proof per output commitment.
-    Borromean { proofs: &'a [BorromeanRange], commitments: &'a [CompressedPoint] },
+    Borromean {
+        proofs: &'a [BorromeanRange],
+        commitments: &'a [CompressedPoint],
+    },
     /// One aggregate Bulletproof(+) over all output commitments.
-    Bulletproof { proof: &'a Bulletproof, commitments: &'a [CompressedPoint] },
+    Bulletproof {
+        proof: &'a Bulletproof,
+        commitments: &'a [CompressedPoint],
+    },
 }
 
 impl<'a> RangeProof<'a> {
     /// The range proof of a transaction.
     pub(crate) fn of(tx: &'a Transaction) -> Self {
-        let Transaction::V2 { proofs: Some(proofs), .. } = tx else { return Self::None };
+        let Transaction::V2 {
+            proofs: Some(proofs),
+            ..
+        } = tx
+        else {
+            return Self::None;
+        };
         let commitments = proofs.base.commitments.as_slice();
         match &proofs.prunable {
             RctPrunable::AggregateMlsagBorromean { borromean, .. }
-            | RctPrunable::MlsagBorromean { borromean, .. } => {
-                Self::Borromean { proofs: borromean, commitments }
-            }
+            | RctPrunable::MlsagBorromean { borromean, .. } => Self::Borromean {
+                proofs: borromean,
+                commitments,
+            },
             RctPrunable::MlsagBulletproofs { bulletproof, .. }
             | RctPrunable::MlsagBulletproofsCompactAmount { bulletproof, .. }
-            | RctPrunable::Clsag { bulletproof, .. } => {
-                Self::Bulletproof { proof: bulletproof, commitments }
-            }
+            | RctPrunable::Clsag { bulletproof, .. } => Self::Bulletproof {
+                proof: bulletproof,
+                commitments,
+            },
         }
     }
 }
@@ -56,16 +70,25 @@ fn bulletproof_kind(proof: &Bulletproof) -> ProofKind {
 }
 
 fn invalid_bulletproof(proof: &Bulletproof) -> Reason {
-    Reason::InvalidRangeProof { kind: bulletproof_kind(proof), output: None }
+    Reason::InvalidRangeProof {
+        kind: bulletproof_kind(proof),
+        output: None,
+    }
 }
 
 /// Verifies one transaction's range proof on its own (Borromean outputs in parallel).
 pub(crate) fn verify_one(proof: &RangeProof<'_>) -> Result<(), Reason> {
     match *proof {
         RangeProof::None => Ok(()),
-        RangeProof::Borromean { proofs, commitments } => {
+        RangeProof::Borromean {
+            proofs,
+            commitments,
+        } => {
             if proofs.len() != commitments.len() {
-                return Err(Reason::InvalidRangeProof { kind: ProofKind::Borromean, output: None });
+                return Err(Reason::InvalidRangeProof {
+                    kind: ProofKind::Borromean,
+                    output: None,
+                });
             }
             let failed = proofs
                 .par_iter()
@@ -111,7 +134,10 @@ pub enum RangeProofMode {
 
 /// Verifies the range proofs of many transactions, spread over the rayon pool. The result
 /// has one entry per proof, in order.
-pub(crate) fn verify_many(proofs: &[RangeProof<'_>], mode: RangeProofMode) -> Vec<Result<(), Reason>> {
+pub(crate) fn verify_many(
+    proofs: &[RangeProof<'_>],
+    mode: RangeProofMode,
+) -> Vec<Result<(), Reason>> {
     let mut results: Vec<Result<(), Reason>> = vec![Ok(()); proofs.len()];
     let bulletproofs: Vec<usize> = proofs
         .iter()
@@ -176,11 +202,17 @@ fn verify_batch(proofs: &[RangeProof<'_>], indices: &[usize]) -> Vec<(usize, Res
     if batch_ok == Ok(true) {
         return items.into_iter().map(|(i, _, _)| (i, Ok(()))).collect();
     }
-    tracing::debug!(proofs = items.len(), "range-proof batch failed; verifying one by one");
+    tracing::debug!(
+        proofs = items.len(),
+        "range-proof batch failed; verifying one by one"
+    );
     items
         .into_iter()
         .map(|(i, proof, commitments)| {
-            (i, verify_one(&RangeProof::Bulletproof { proof, commitments }))
+            (
+                i,
+                verify_one(&RangeProof::Bulletproof { proof, commitments }),
+            )
         })
         .collect()
 }

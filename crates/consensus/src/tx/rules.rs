@@ -23,27 +23,19 @@ const VIEW_TAGS: HardFork = HardFork::V15;
 /// Two RingCT transactions of type 4 (MLSAG + Bulletproof2) that entered the chain after
 /// hard fork 13 because they were in pools before it; monerod accepts them by hash.
 const GRANDFATHERED_MLSAG: [[u8; 32]; 2] = [
-    hex32("c5151944f0583097ba0c88cd0f43e7fabb3881278aa2f73b3b0a007c5d34e910"),
-    hex32("6f2f117cde6fbcf8d4a6ef8974fcac744726574ac38cf25d3322c996b21edd4c"),
+    // c5151944f0583097ba0c88cd0f43e7fabb3881278aa2f73b3b0a007c5d34e910
+    [
+        0xc5, 0x15, 0x19, 0x44, 0xf0, 0x58, 0x30, 0x97, 0xba, 0x0c, 0x88, 0xcd, 0x0f, 0x43, 0xe7,
+        0xfa, 0xbb, 0x38, 0x81, 0x27, 0x8a, 0xa2, 0xf7, 0x3b, 0x3b, 0x0a, 0x00, 0x7c, 0x5d, 0x34,
+        0xe9, 0x10,
+    ],
+    // 6f2f117cde6fbcf8d4a6ef8974fcac744726574ac38cf25d3322c996b21edd4c
+    [
+        0x6f, 0x2f, 0x11, 0x7c, 0xde, 0x6f, 0xbc, 0xf8, 0xd4, 0xa6, 0xef, 0x89, 0x74, 0xfc, 0xac,
+        0x74, 0x47, 0x26, 0x57, 0x4a, 0xc3, 0x8c, 0xf2, 0x5d, 0x33, 0x22, 0xc9, 0x96, 0xb2, 0x1e,
+        0xdd, 0x4c,
+    ],
 ];
-
-const fn hex32(s: &str) -> [u8; 32] {
-    const fn nibble(c: u8) -> u8 {
-        match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => 0,
-        }
-    }
-    let b = s.as_bytes();
-    let mut out = [0u8; 32];
-    let mut i = 0;
-    while i < 32 && 2 * i + 1 < b.len() {
-        out[i] = (nibble(b[2 * i]) << 4) | nibble(b[2 * i + 1]);
-        i += 1;
-    }
-    out
-}
 
 /// The highest transaction version accepted.
 pub(crate) fn max_tx_version(hf: HardFork) -> u8 {
@@ -53,7 +45,11 @@ pub(crate) fn max_tx_version(hf: HardFork) -> u8 {
 /// The lowest transaction version accepted: 2 from hard fork 6, unless the transaction spends
 /// an output that cannot be mixed (too few outputs of its amount).
 pub(crate) fn min_tx_version(hf: HardFork, has_unmixable: bool) -> u8 {
-    if !has_unmixable && hf >= HardFork::V6 { 2 } else { 1 }
+    if !has_unmixable && hf >= HardFork::V6 {
+        2
+    } else {
+        1
+    }
 }
 
 /// Whether a RingCT type is allowed at a hard fork (monerod's `check_tx_outputs`).
@@ -79,7 +75,10 @@ pub(crate) fn rct_type_allowed(rct_type: RctType, hf: HardFork, tx_hash: &[u8; 3
 
 /// Whether the RingCT type carries one aggregate Bulletproof(+) (and so at most 16 outputs).
 pub(crate) fn uses_bulletproofs(rct_type: RctType) -> bool {
-    !matches!(rct_type, RctType::AggregateMlsagBorromean | RctType::MlsagBorromean)
+    !matches!(
+        rct_type,
+        RctType::AggregateMlsagBorromean | RctType::MlsagBorromean
+    )
 }
 
 /// The fewest outputs a RingCT transaction may have.
@@ -157,7 +156,9 @@ pub(crate) struct Mixing {
 /// monerod's ring-size rule (`check_tx_inputs`), given how the inputs mix. Returns whether
 /// the smallest ring is acceptable; equal ring sizes are checked separately.
 pub(crate) fn ring_size_allowed(hf: HardFork, mixing: Mixing) -> bool {
-    let Some(required) = min_mixin(hf) else { return true };
+    let Some(required) = min_mixin(hf) else {
+        return true;
+    };
     let v = hf.as_u8();
     let min = mixing.min_mixin;
     if min < required && !(v == 15 && min == 10) {
@@ -179,7 +180,7 @@ pub(crate) fn is_decomposed_amount(amount: u64) -> bool {
         return false;
     }
     let mut a = amount;
-    while a % 10 == 0 {
+    while a.is_multiple_of(10) {
         a /= 10;
     }
     a < 10
@@ -187,7 +188,12 @@ pub(crate) fn is_decomposed_amount(amount: u64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 
@@ -226,7 +232,11 @@ mod tests {
         assert!(!allowed(RctType::MlsagBulletproofsCompactAmount, 9));
         assert!(allowed(RctType::MlsagBulletproofsCompactAmount, 13));
         assert!(!allowed(RctType::MlsagBulletproofsCompactAmount, 14));
-        assert!(rct_type_allowed(RctType::MlsagBulletproofsCompactAmount, hf(14), &GRANDFATHERED_MLSAG[1]));
+        assert!(rct_type_allowed(
+            RctType::MlsagBulletproofsCompactAmount,
+            hf(14),
+            &GRANDFATHERED_MLSAG[1]
+        ));
         assert!(!allowed(RctType::ClsagBulletproof, 12));
         assert!(allowed(RctType::ClsagBulletproof, 15));
         assert!(!allowed(RctType::ClsagBulletproof, 16));
@@ -237,7 +247,11 @@ mod tests {
 
     #[test]
     fn ring_sizes_per_fork() {
-        let all_rct = |min_mixin| Mixing { min_mixin, mixable: 2, unmixable: 0 };
+        let all_rct = |min_mixin| Mixing {
+            min_mixin,
+            mixable: 2,
+            unmixable: 0,
+        };
         // No rule at v1.
         assert!(ring_size_allowed(hf(1), all_rct(0)));
         assert!(!ring_size_allowed(hf(2), all_rct(1)));
@@ -257,7 +271,11 @@ mod tests {
         assert!(ring_size_allowed(hf(16), all_rct(15)));
         assert!(!ring_size_allowed(hf(16), all_rct(16)));
         // Unmixable outputs allow smaller rings with at most one mixable input.
-        let unmixable = |mixable| Mixing { min_mixin: 0, mixable, unmixable: 1 };
+        let unmixable = |mixable| Mixing {
+            min_mixin: 0,
+            mixable,
+            unmixable: 1,
+        };
         assert!(ring_size_allowed(hf(8), unmixable(1)));
         assert!(!ring_size_allowed(hf(8), unmixable(2)));
     }

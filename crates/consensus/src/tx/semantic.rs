@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use monero_oxide::{
-    ringct::{RctPrunable, RctProofs, RctType},
+    ringct::{RctProofs, RctPrunable, RctType},
     transaction::{Input, Transaction},
 };
 
@@ -97,8 +97,9 @@ impl CheckedTx {
 /// For the transactions of a block, [`check_many`](super::batch::check_many) does the same
 /// in parallel and batches the range proofs.
 pub fn check(tx: Tx, rules: &SemanticRules) -> Result<CheckedTx, TxError> {
-    let result = check_structure(&tx, rules)
-        .and_then(|info| range::verify_one(&range::RangeProof::of(tx.transaction())).map(|()| info));
+    let result = check_structure(&tx, rules).and_then(|info| {
+        range::verify_one(&range::RangeProof::of(tx.transaction())).map(|()| info)
+    });
     match result {
         Ok(info) => Ok(info.into_checked(tx, rules.hard_fork)),
         Err(reason) => {
@@ -118,7 +119,12 @@ pub(crate) struct StructureInfo {
 
 impl StructureInfo {
     pub(crate) fn into_checked(self, tx: Tx, hard_fork: HardFork) -> CheckedTx {
-        CheckedTx { tx, hard_fork, fee: self.fee, mixing_needs_chain: self.mixing_needs_chain }
+        CheckedTx {
+            tx,
+            hard_fork,
+            fee: self.fee,
+            mixing_needs_chain: self.mixing_needs_chain,
+        }
     }
 }
 
@@ -136,7 +142,11 @@ pub(crate) fn to_key_inputs(tx: &Transaction) -> Result<Vec<ToKey<'_>>, Reason> 
         .iter()
         .enumerate()
         .map(|(i, input)| match input {
-            Input::ToKey { amount, key_offsets, key_image } => Ok(ToKey {
+            Input::ToKey {
+                amount,
+                key_offsets,
+                key_image,
+            } => Ok(ToKey {
                 amount: amount.unwrap_or(0),
                 key_offsets,
                 key_image: key_image.to_bytes(),
@@ -153,10 +163,16 @@ pub(crate) fn check_structure(tx: &Tx, rules: &SemanticRules) -> Result<Structur
     let version = tx.version();
 
     if version > rules::max_tx_version(hf) {
-        return Err(Reason::VersionNotAllowed { version, hard_fork: hf });
+        return Err(Reason::VersionNotAllowed {
+            version,
+            hard_fork: hf,
+        });
     }
     if tx.weight() > rules.max_weight {
-        return Err(Reason::TooHeavy { weight: tx.weight(), limit: rules.max_weight });
+        return Err(Reason::TooHeavy {
+            weight: tx.weight(),
+            limit: rules.max_weight,
+        });
     }
 
     let inputs = to_key_inputs(t)?;
@@ -172,18 +188,26 @@ pub(crate) fn check_structure(tx: &Tx, rules: &SemanticRules) -> Result<Structur
         .prefix()
         .outputs
         .iter()
-        .try_fold(0u64, |acc, output| acc.checked_add(output.amount.unwrap_or(0)))
+        .try_fold(0u64, |acc, output| {
+            acc.checked_add(output.amount.unwrap_or(0))
+        })
         .ok_or(Reason::AmountOverflow { inputs: false })?;
 
     let fee = match t {
         Transaction::V1 { .. } => {
             if input_sum <= output_sum {
-                return Err(Reason::InputsNotAboveOutputs { inputs: input_sum, outputs: output_sum });
+                return Err(Reason::InputsNotAboveOutputs {
+                    inputs: input_sum,
+                    outputs: output_sum,
+                });
             }
             input_sum - output_sum
         }
         Transaction::V2 { proofs: None, .. } => return Err(Reason::MissingRctProofs),
-        Transaction::V2 { proofs: Some(proofs), .. } => {
+        Transaction::V2 {
+            proofs: Some(proofs),
+            ..
+        } => {
             check_rct(tx, proofs, &inputs, hf)?;
             proofs.base.fee
         }
@@ -203,12 +227,19 @@ pub(crate) fn check_structure(tx: &Tx, rules: &SemanticRules) -> Result<Structur
         check_mixing(mixing, version, hf)?;
     }
 
-    Ok(StructureInfo { fee, mixing_needs_chain })
+    Ok(StructureInfo {
+        fee,
+        mixing_needs_chain,
+    })
 }
 
 /// The smallest mixin (ring size − 1) of the inputs.
 pub(crate) fn min_mixin(inputs: &[ToKey<'_>]) -> usize {
-    inputs.iter().map(|i| i.key_offsets.len().saturating_sub(1)).min().unwrap_or(0)
+    inputs
+        .iter()
+        .map(|i| i.key_offsets.len().saturating_sub(1))
+        .min()
+        .unwrap_or(0)
 }
 
 /// The ring-size rule and minimum version, once it is known how the inputs mix.
@@ -220,7 +251,10 @@ pub(crate) fn check_mixing(mixing: rules::Mixing, version: u8, hf: HardFork) -> 
         });
     }
     if version < rules::min_tx_version(hf, mixing.unmixable > 0) {
-        return Err(Reason::VersionNotAllowed { version, hard_fork: hf });
+        return Err(Reason::VersionNotAllowed {
+            version,
+            hard_fork: hf,
+        });
     }
     Ok(())
 }
@@ -237,10 +271,10 @@ fn check_key_images(inputs: &[ToKey<'_>], hf: HardFork) -> Result<(), Reason> {
     }
     if rules::inputs_must_be_sorted(hf) {
         for (i, pair) in inputs.windows(2).enumerate() {
-            if let [prev, next] = pair {
-                if next.key_image >= prev.key_image {
-                    return Err(Reason::UnsortedInputs { input: i + 1 });
-                }
+            if let [prev, next] = pair
+                && next.key_image >= prev.key_image
+            {
+                return Err(Reason::UnsortedInputs { input: i + 1 });
             }
         }
     }
@@ -259,10 +293,13 @@ fn check_rings(inputs: &[ToKey<'_>], hf: HardFork) -> Result<(), Reason> {
         if input.key_offsets.is_empty() {
             return Err(Reason::EmptyRing { input: i });
         }
-        if rules::ring_members_must_differ(hf) {
-            if let Some(member) = input.key_offsets.iter().skip(1).position(|&o| o == 0) {
-                return Err(Reason::DuplicateRingMember { input: i, member: member + 1 });
-            }
+        if rules::ring_members_must_differ(hf)
+            && let Some(member) = input.key_offsets.iter().skip(1).position(|&o| o == 0)
+        {
+            return Err(Reason::DuplicateRingMember {
+                input: i,
+                member: member + 1,
+            });
         }
     }
     if rules::same_ring_size(hf) {
@@ -272,11 +309,17 @@ fn check_rings(inputs: &[ToKey<'_>], hf: HardFork) -> Result<(), Reason> {
 }
 
 fn check_equal_ring_sizes(inputs: &[ToKey<'_>]) -> Result<(), Reason> {
-    let Some(first) = inputs.first() else { return Ok(()) };
+    let Some(first) = inputs.first() else {
+        return Ok(());
+    };
     let expected = first.key_offsets.len();
     for (i, input) in inputs.iter().enumerate() {
         if input.key_offsets.len() != expected {
-            return Err(Reason::RingSizesDiffer { input: i, size: input.key_offsets.len(), expected });
+            return Err(Reason::RingSizesDiffer {
+                input: i,
+                size: input.key_offsets.len(),
+                expected,
+            });
         }
     }
     Ok(())
@@ -295,10 +338,18 @@ fn check_outputs(t: &Transaction, hf: HardFork) -> Result<(), Reason> {
         let tagged = output.view_tag.is_some();
         match types {
             rules::OutputTypes::Untagged if tagged => {
-                return Err(Reason::OutputTypeNotAllowed { output: i, tagged, hard_fork: hf });
+                return Err(Reason::OutputTypeNotAllowed {
+                    output: i,
+                    tagged,
+                    hard_fork: hf,
+                });
             }
             rules::OutputTypes::Tagged if !tagged => {
-                return Err(Reason::OutputTypeNotAllowed { output: i, tagged, hard_fork: hf });
+                return Err(Reason::OutputTypeNotAllowed {
+                    output: i,
+                    tagged,
+                    hard_fork: hf,
+                });
             }
             rules::OutputTypes::Either if Some(tagged) != first_tagged => {
                 return Err(Reason::MixedOutputTypes { output: i });
@@ -320,10 +371,18 @@ fn check_outputs(t: &Transaction, hf: HardFork) -> Result<(), Reason> {
 
 /// RingCT: the type allowed at the fork, output counts, one ring size (RingCT signatures are
 /// encoded with the first input's), and the pseudo-outputs balancing the outputs and fee.
-fn check_rct(tx: &Tx, proofs: &RctProofs, inputs: &[ToKey<'_>], hf: HardFork) -> Result<(), Reason> {
+fn check_rct(
+    tx: &Tx,
+    proofs: &RctProofs,
+    inputs: &[ToKey<'_>],
+    hf: HardFork,
+) -> Result<(), Reason> {
     let rct_type = proofs.rct_type();
     if !rules::rct_type_allowed(rct_type, hf, &tx.hash()) {
-        return Err(Reason::RctTypeNotAllowed { rct_type: u8::from(rct_type), hard_fork: hf });
+        return Err(Reason::RctTypeNotAllowed {
+            rct_type: u8::from(rct_type),
+            hard_fork: hf,
+        });
     }
     let outputs = tx.transaction().prefix().outputs.len();
     let min = rules::min_rct_outputs(hf);
@@ -331,7 +390,10 @@ fn check_rct(tx: &Tx, proofs: &RctProofs, inputs: &[ToKey<'_>], hf: HardFork) ->
         return Err(Reason::TooFewOutputs { outputs, min });
     }
     if rules::uses_bulletproofs(rct_type) && outputs > rules::MAX_BULLETPROOF_OUTPUTS {
-        return Err(Reason::TooManyOutputs { outputs, max: rules::MAX_BULLETPROOF_OUTPUTS });
+        return Err(Reason::TooManyOutputs {
+            outputs,
+            max: rules::MAX_BULLETPROOF_OUTPUTS,
+        });
     }
     check_equal_ring_sizes(inputs)?;
 
@@ -347,7 +409,13 @@ fn check_rct(tx: &Tx, proofs: &RctProofs, inputs: &[ToKey<'_>], hf: HardFork) ->
     match points::balances(pseudo_outs, &proofs.base.commitments, proofs.base.fee) {
         Ok(true) => Ok(()),
         Ok(false) => Err(Reason::Unbalanced),
-        Err((true, index)) => Err(Reason::InvalidCommitment { what: "pseudo-output", index }),
-        Err((false, index)) => Err(Reason::InvalidCommitment { what: "output commitment", index }),
+        Err((true, index)) => Err(Reason::InvalidCommitment {
+            what: "pseudo-output",
+            index,
+        }),
+        Err((false, index)) => Err(Reason::InvalidCommitment {
+            what: "output commitment",
+            index,
+        }),
     }
 }

@@ -24,7 +24,10 @@ pub(crate) type Ring = Vec<[CompressedPoint; 2]>;
 /// How many independent signature jobs a transaction has.
 pub(crate) fn job_count(tx: &Transaction) -> usize {
     match tx {
-        Transaction::V2 { proofs: Some(proofs), .. } => match proofs.prunable {
+        Transaction::V2 {
+            proofs: Some(proofs),
+            ..
+        } => match proofs.prunable {
             RctPrunable::AggregateMlsagBorromean { .. } => 1,
             _ => tx.prefix().inputs.len(),
         },
@@ -47,12 +50,25 @@ fn key_image(tx: &Transaction, input: usize) -> Option<CompressedPoint> {
 }
 
 /// Verifies signature job `job` of a transaction whose rings (one per input) are `rings`.
-pub(crate) fn verify_job(tx: &Transaction, message: &[u8; 32], rings: &[Ring], job: usize) -> Result<(), Reason> {
-    let mismatch = |problem| Reason::RingDataMismatch { input: job, problem };
+pub(crate) fn verify_job(
+    tx: &Transaction,
+    message: &[u8; 32],
+    rings: &[Ring],
+    job: usize,
+) -> Result<(), Reason> {
+    let mismatch = |problem| Reason::RingDataMismatch {
+        input: job,
+        problem,
+    };
     match tx {
         Transaction::V1 { signatures, .. } => {
-            let bad = Reason::InvalidSignature { kind: ProofKind::RingSignature, input: job };
-            let signature = signatures.get(job).ok_or_else(|| mismatch("no signature"))?;
+            let bad = Reason::InvalidSignature {
+                kind: ProofKind::RingSignature,
+                input: job,
+            };
+            let signature = signatures
+                .get(job)
+                .ok_or_else(|| mismatch("no signature"))?;
             let ring = rings.get(job).ok_or_else(|| mismatch("no ring"))?;
             let image = key_image(tx, job).ok_or_else(|| mismatch("no key image"))?;
             let keys: Vec<CompressedPoint> = ring.iter().map(|[key, _]| *key).collect();
@@ -62,15 +78,22 @@ pub(crate) fn verify_job(tx: &Transaction, message: &[u8; 32], rings: &[Ring], j
             }
         }
         Transaction::V2 { proofs: None, .. } => Err(Reason::MissingRctProofs),
-        Transaction::V2 { proofs: Some(proofs), .. } => match &proofs.prunable {
+        Transaction::V2 {
+            proofs: Some(proofs),
+            ..
+        } => match &proofs.prunable {
             RctPrunable::AggregateMlsagBorromean { mlsag, .. } => {
-                let bad = Reason::InvalidSignature { kind: ProofKind::AggregateMlsag, input: 0 };
+                let bad = Reason::InvalidSignature {
+                    kind: ProofKind::AggregateMlsag,
+                    input: 0,
+                };
                 let images: Vec<CompressedPoint> = (0..tx.prefix().inputs.len())
                     .map(|i| key_image(tx, i).ok_or_else(|| mismatch("no key image")))
                     .collect::<Result<_, _>>()?;
                 let verified = guard("aggregate MLSAG", || {
                     let mut builder =
-                        AggregateRingMatrixBuilder::new(&proofs.base.commitments, proofs.base.fee).ok()?;
+                        AggregateRingMatrixBuilder::new(&proofs.base.commitments, proofs.base.fee)
+                            .ok()?;
                     for ring in rings {
                         builder.push_ring(ring).ok()?;
                     }
@@ -82,20 +105,49 @@ pub(crate) fn verify_job(tx: &Transaction, message: &[u8; 32], rings: &[Ring], j
                     _ => Err(bad),
                 }
             }
-            RctPrunable::MlsagBorromean { mlsags, .. } => {
-                verify_mlsag(tx, message, rings, job, mlsags.get(job), proofs.base.pseudo_outs.get(job))
+            RctPrunable::MlsagBorromean { mlsags, .. } => verify_mlsag(
+                tx,
+                message,
+                rings,
+                job,
+                mlsags.get(job),
+                proofs.base.pseudo_outs.get(job),
+            ),
+            RctPrunable::MlsagBulletproofs {
+                mlsags,
+                pseudo_outs,
+                ..
             }
-            RctPrunable::MlsagBulletproofs { mlsags, pseudo_outs, .. }
-            | RctPrunable::MlsagBulletproofsCompactAmount { mlsags, pseudo_outs, .. } => {
-                verify_mlsag(tx, message, rings, job, mlsags.get(job), pseudo_outs.get(job))
-            }
-            RctPrunable::Clsag { clsags, pseudo_outs, .. } => {
-                let bad = Reason::InvalidSignature { kind: ProofKind::Clsag, input: job };
+            | RctPrunable::MlsagBulletproofsCompactAmount {
+                mlsags,
+                pseudo_outs,
+                ..
+            } => verify_mlsag(
+                tx,
+                message,
+                rings,
+                job,
+                mlsags.get(job),
+                pseudo_outs.get(job),
+            ),
+            RctPrunable::Clsag {
+                clsags,
+                pseudo_outs,
+                ..
+            } => {
+                let bad = Reason::InvalidSignature {
+                    kind: ProofKind::Clsag,
+                    input: job,
+                };
                 let clsag = clsags.get(job).ok_or_else(|| mismatch("no CLSAG"))?;
-                let pseudo_out = pseudo_outs.get(job).ok_or_else(|| mismatch("no pseudo-output"))?;
+                let pseudo_out = pseudo_outs
+                    .get(job)
+                    .ok_or_else(|| mismatch("no pseudo-output"))?;
                 let ring = rings.get(job).ok_or_else(|| mismatch("no ring"))?;
                 let image = key_image(tx, job).ok_or_else(|| mismatch("no key image"))?;
-                match guard("CLSAG", || clsag.verify(ring.clone(), &image, pseudo_out, message))? {
+                match guard("CLSAG", || {
+                    clsag.verify(ring.clone(), &image, pseudo_out, message)
+                })? {
                     Ok(()) => Ok(()),
                     Err(_) => Err(bad),
                 }
@@ -112,8 +164,14 @@ fn verify_mlsag(
     mlsag: Option<&monero_oxide::ringct::mlsag::Mlsag>,
     pseudo_out: Option<&CompressedPoint>,
 ) -> Result<(), Reason> {
-    let mismatch = |problem| Reason::RingDataMismatch { input: job, problem };
-    let bad = Reason::InvalidSignature { kind: ProofKind::Mlsag, input: job };
+    let mismatch = |problem| Reason::RingDataMismatch {
+        input: job,
+        problem,
+    };
+    let bad = Reason::InvalidSignature {
+        kind: ProofKind::Mlsag,
+        input: job,
+    };
     let mlsag = mlsag.ok_or_else(|| mismatch("no MLSAG"))?;
     let pseudo_out = *pseudo_out.ok_or_else(|| mismatch("no pseudo-output"))?;
     let ring = rings.get(job).ok_or_else(|| mismatch("no ring"))?;
@@ -135,5 +193,7 @@ pub(crate) fn verify_ring_signature(
     keys: &[CompressedPoint],
     key_image: &CompressedPoint,
 ) -> Result<bool, Reason> {
-    guard("ring signature", || signature.verify(message, keys, key_image))
+    guard("ring signature", || {
+        signature.verify(message, keys, key_image)
+    })
 }

@@ -39,7 +39,11 @@ pub fn is_unlocked(unlock_time: u64, chain_height: u64, time: u64, hard_fork: Ha
         // top height + 1 block of leeway
         chain_height.saturating_sub(1).saturating_add(1) >= unlock_time
     } else {
-        let leeway = if hard_fork < HardFork::V2 { BLOCK_TIME_V1 } else { BLOCK_TIME_V2 };
+        let leeway = if hard_fork < HardFork::V2 {
+            BLOCK_TIME_V1
+        } else {
+            BLOCK_TIME_V2
+        };
         time.saturating_add(leeway) >= unlock_time
     }
 }
@@ -63,18 +67,29 @@ pub fn reference_time(hard_fork: HardFork, recent_timestamps: &[u64], now: u64) 
     let mid = sorted.len() / 2;
     let median = match (sorted.get(mid.wrapping_sub(1)), sorted.get(mid)) {
         // An even count: the mean of the two middle values, as epee's `median`.
-        (Some(&a), Some(&b)) => u64::try_from((u128::from(a) + u128::from(b)) / 2).unwrap_or(u64::MAX),
+        (Some(&a), Some(&b)) => {
+            u64::try_from((u128::from(a) + u128::from(b)) / 2).unwrap_or(u64::MAX)
+        }
         _ => 0,
     };
     let window_len = u64::try_from(TIMESTAMP_WINDOW).unwrap_or(u64::MAX);
     let projected_median = median.saturating_add((window_len + 1) * BLOCK_TIME_V2 / 2);
-    let last = window.last().copied().unwrap_or(0).saturating_add(BLOCK_TIME_V2);
+    let last = window
+        .last()
+        .copied()
+        .unwrap_or(0)
+        .saturating_add(BLOCK_TIME_V2);
     projected_median.min(last)
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     use super::*;
 
@@ -85,8 +100,18 @@ mod tests {
         assert!(!is_unlocked(101, 100, 0, HardFork::V16));
         assert!(is_unlocked(0, 100, 0, HardFork::V16));
         // A coinbase of block h unlocks at h + 60.
-        assert!(is_unlocked(40 + COINBASE_UNLOCK_WINDOW, 100, 0, HardFork::V16));
-        assert!(!is_unlocked(41 + COINBASE_UNLOCK_WINDOW, 100, 0, HardFork::V16));
+        assert!(is_unlocked(
+            40 + COINBASE_UNLOCK_WINDOW,
+            100,
+            0,
+            HardFork::V16
+        ));
+        assert!(!is_unlocked(
+            41 + COINBASE_UNLOCK_WINDOW,
+            100,
+            0,
+            HardFork::V16
+        ));
     }
 
     #[test]
@@ -107,10 +132,16 @@ mod tests {
         let median = 1_000_000 + (29 * 120 + 30 * 120) / 2;
         let projected = median + 61 * 120 / 2;
         let last = 1_000_000 + 59 * 120 + 120;
-        assert_eq!(reference_time(HardFork::V16, &stamps, 5), projected.min(last));
+        assert_eq!(
+            reference_time(HardFork::V16, &stamps, 5),
+            projected.min(last)
+        );
         // A far-future last timestamp does not pull it forward.
-        let mut skewed = stamps.clone();
+        let mut skewed = stamps;
         skewed[59] = u64::MAX;
-        assert_eq!(reference_time(HardFork::V16, &skewed, 5), median + 61 * 120 / 2);
+        assert_eq!(
+            reference_time(HardFork::V16, &skewed, 5),
+            median + 61 * 120 / 2
+        );
     }
 }

@@ -9,7 +9,10 @@ use monero_oxide::{ringct::bulletproofs::Bulletproof, transaction::Transaction};
 /// follow verification time rather than the logarithmic proof size.
 pub(crate) fn tx_weight(tx: &Transaction, blob_len: usize) -> u64 {
     let clawback = match tx {
-        Transaction::V2 { prefix, proofs: Some(proofs) } => {
+        Transaction::V2 {
+            prefix,
+            proofs: Some(proofs),
+        } => {
             use monero_oxide::ringct::RctType;
             match proofs.rct_type() {
                 RctType::MlsagBulletproofs

@@ -5,7 +5,7 @@ use curve25519_dalek_v4::{constants::ED25519_BASEPOINT_TABLE, scalar::Scalar as 
 use monero_oxide::{
     ed25519::{Commitment, CompressedPoint, Point, Scalar},
     ringct::{
-        EncryptedAmount, RctBase, RctPrunable, RctProofs,
+        EncryptedAmount, RctBase, RctProofs, RctPrunable,
         bulletproofs::Bulletproof,
         clsag::{Clsag, ClsagContext, Decoys},
     },
@@ -39,7 +39,9 @@ pub(crate) struct Owned {
 impl Owned {
     pub(crate) fn key_image(&self) -> [u8; 32] {
         let key = public(&self.secret);
-        (Point::biased_hash(key).into() * self.secret).compress().to_bytes()
+        (Point::biased_hash(key).into() * self.secret)
+            .compress()
+            .to_bytes()
     }
 }
 
@@ -60,7 +62,10 @@ impl TestChain {
             let secret = random_scalar();
             let mask = random_scalar();
             let amount = 1_000_000_000 + index * 7;
-            let commitment = Commitment::new(Scalar::from(mask), amount).commit().compress().to_bytes();
+            let commitment = Commitment::new(Scalar::from(mask), amount)
+                .commit()
+                .compress()
+                .to_bytes();
             members.push(RingMember {
                 key: public(&secret),
                 commitment: Some(commitment),
@@ -69,10 +74,18 @@ impl TestChain {
                 is_coinbase: false,
             });
             if index % stride == stride / 2 && mine.len() < owned {
-                mine.push(Owned { index, secret, mask, amount });
+                mine.push(Owned {
+                    index,
+                    secret,
+                    mask,
+                    amount,
+                });
             }
         }
-        Self { members, owned: mine }
+        Self {
+            members,
+            owned: mine,
+        }
     }
 
     /// The chain's answer to a ring request.
@@ -85,7 +98,12 @@ impl TestChain {
                     members: input
                         .indices
                         .iter()
-                        .map(|&i| usize::try_from(i).ok().and_then(|i| self.members.get(i)).copied())
+                        .map(|&i| {
+                            usize::try_from(i)
+                                .ok()
+                                .and_then(|i| self.members.get(i))
+                                .copied()
+                        })
                         .collect(),
                     key_image_spent: false,
                     amount_outputs: None,
@@ -115,13 +133,20 @@ pub(crate) struct Spec {
 impl Spec {
     /// A type-6 transaction of `inputs` inputs and `outputs` outputs, ring size 16.
     pub(crate) fn type6(spend: Vec<usize>, outputs: usize) -> Self {
-        Self { spend, outputs, ring_size: 16, plus: true, view_tags: true, fee: 30_000_000 }
+        Self {
+            spend,
+            outputs,
+            ring_size: 16,
+            plus: true,
+            view_tags: true,
+            fee: 30_000_000,
+        }
     }
 }
 
 /// Builds and signs a transaction spending `spec.spend` with rings drawn from the chain.
 pub(crate) fn build(chain: &TestChain, spec: &Spec) -> Tx {
-    Tx::from_transaction(build_transaction(chain, spec)).unwrap()
+    Tx::from_transaction(&build_transaction(chain, spec)).unwrap()
 }
 
 /// [`build`] without the encoding step, for tests that alter it.
@@ -129,7 +154,7 @@ pub(crate) fn build_transaction(chain: &TestChain, spec: &Spec) -> Transaction {
     let n = chain.members.len() as u64;
     // Inputs sorted by key image, descending.
     let mut spends: Vec<Owned> = spec.spend.iter().map(|&i| chain.owned[i].clone()).collect();
-    spends.sort_by(|a, b| b.key_image().cmp(&a.key_image()));
+    spends.sort_by_key(|o| std::cmp::Reverse(o.key_image()));
 
     let mut inputs = Vec::new();
     let mut contexts = Vec::new();
@@ -155,12 +180,18 @@ pub(crate) fn build_transaction(chain: &TestChain, spec: &Spec) -> Transaction {
                 let m = chain.members[i as usize];
                 [
                     CompressedPoint::from(m.key).decompress().unwrap(),
-                    CompressedPoint::from(m.commitment.unwrap()).decompress().unwrap(),
+                    CompressedPoint::from(m.commitment.unwrap())
+                        .decompress()
+                        .unwrap(),
                 ]
             })
             .collect();
         let decoys = Decoys::new(offsets.clone(), u8::try_from(signer).unwrap(), members).unwrap();
-        let context = ClsagContext::new(decoys, Commitment::new(Scalar::from(owned.mask), owned.amount)).unwrap();
+        let context = ClsagContext::new(
+            decoys,
+            Commitment::new(Scalar::from(owned.mask), owned.amount),
+        )
+        .unwrap();
         contexts.push((Zeroizing::new(Scalar::from(owned.secret)), context));
         inputs.push(Input::ToKey {
             amount: None,
@@ -175,7 +206,11 @@ pub(crate) fn build_transaction(chain: &TestChain, spec: &Spec) -> Transaction {
     let mut outputs = Vec::new();
     let mut mask_sum = DScalar::ZERO;
     for i in 0..outputs_n {
-        let amount = if i + 1 == outputs_n { total - (total / outputs_n) * (outputs_n - 1) } else { total / outputs_n };
+        let amount = if i + 1 == outputs_n {
+            total - (total / outputs_n) * (outputs_n - 1)
+        } else {
+            total / outputs_n
+        };
         let mask = random_scalar();
         mask_sum += mask;
         openings.push(Commitment::new(Scalar::from(mask), amount));
@@ -185,7 +220,8 @@ pub(crate) fn build_transaction(chain: &TestChain, spec: &Spec) -> Transaction {
             view_tag: spec.view_tags.then(|| (OsRng.next_u32() & 0xff) as u8),
         });
     }
-    let commitments: Vec<CompressedPoint> = openings.iter().map(|c| c.commit().compress()).collect();
+    let commitments: Vec<CompressedPoint> =
+        openings.iter().map(|c| c.commit().compress()).collect();
     let bulletproof = if spec.plus {
         Bulletproof::prove_plus(&mut OsRng, openings.clone())
     } else {
@@ -196,36 +232,57 @@ pub(crate) fn build_transaction(chain: &TestChain, spec: &Spec) -> Transaction {
     let mut extra = vec![1u8];
     extra.extend_from_slice(&public(&random_scalar()));
     let mut tx = Transaction::V2 {
-        prefix: TransactionPrefix { additional_timelock: Timelock::None, inputs, outputs, extra },
+        prefix: TransactionPrefix {
+            additional_timelock: Timelock::None,
+            inputs,
+            outputs,
+            extra,
+        },
         proofs: Some(RctProofs {
             base: RctBase {
                 fee: spec.fee,
                 pseudo_outs: vec![],
                 encrypted_amounts: (0..spec.outputs)
-                    .map(|_| EncryptedAmount::Compact { amount: OsRng.next_u64().to_le_bytes() })
+                    .map(|_| EncryptedAmount::Compact {
+                        amount: OsRng.next_u64().to_le_bytes(),
+                    })
                     .collect(),
                 commitments,
             },
-            prunable: RctPrunable::Clsag { clsags: vec![], pseudo_outs: vec![], bulletproof },
+            prunable: RctPrunable::Clsag {
+                clsags: vec![],
+                pseudo_outs: vec![],
+                bulletproof,
+            },
         }),
     };
     // The signed message covers the prefix, the base and the range proof, not the CLSAGs.
     let message = tx.signature_hash().unwrap();
     let signed = Clsag::sign(&mut OsRng, contexts, Scalar::from(mask_sum), message).unwrap();
-    if let Transaction::V2 { proofs: Some(proofs), .. } = &mut tx {
-        if let RctPrunable::Clsag { clsags, pseudo_outs, .. } = &mut proofs.prunable {
-            for (clsag, pseudo_out) in signed {
-                clsags.push(clsag);
-                pseudo_outs.push(pseudo_out.compress());
-            }
-        }
+    let (clsags, pseudo_outs) = clsag_parts(&mut tx);
+    for (clsag, pseudo_out) in signed {
+        clsags.push(clsag);
+        pseudo_outs.push(pseudo_out.compress());
     }
     tx
 }
 
 /// The CLSAGs and pseudo-outputs of a CLSAG transaction, for tests that alter them.
 pub(crate) fn clsag_parts(tx: &mut Transaction) -> (&mut Vec<Clsag>, &mut Vec<CompressedPoint>) {
-    let Transaction::V2 { proofs: Some(proofs), .. } = tx else { panic!("not RingCT") };
-    let RctPrunable::Clsag { clsags, pseudo_outs, .. } = &mut proofs.prunable else { panic!("not CLSAG") };
+    let Transaction::V2 {
+        proofs: Some(proofs),
+        ..
+    } = tx
+    else {
+        panic!("not RingCT")
+    };
+    let RctPrunable::Clsag {
+        clsags,
+        pseudo_outs,
+        ..
+    } = &mut proofs.prunable
+    else {
+        panic!("not CLSAG")
+    };
     (clsags, pseudo_outs)
 }

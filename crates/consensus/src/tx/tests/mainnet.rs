@@ -8,7 +8,7 @@ use monero_oxide::{block::Block, ringct::RctType};
 use crate::{
     HardFork,
     tx::{
-        MAX_TX_SIZE, Reason, RangeProofMode, SemanticRules, Tx, TxId, batch,
+        MAX_TX_SIZE, RangeProofMode, Reason, SemanticRules, Tx, TxId, batch,
         semantic::{self, CheckedTx},
     },
 };
@@ -16,13 +16,24 @@ use crate::{
 const BLOCKS_JSON: &str = include_str!("../testdata/mainnet/blocks.json");
 
 pub(crate) fn mainnet_tx(hash: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/src/tx/testdata/mainnet/tx/{hash}.bin", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/src/tx/testdata/mainnet/tx/{hash}.bin",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn mainnet_block(hash: &str) -> Vec<u8> {
-    std::fs::read(format!("/work/shared/testdata/monero/mainnet/block/{hash}.bin"))
-        .or_else(|_| std::fs::read(format!("{}/src/tx/testdata/mainnet/block/{hash}.bin", env!("CARGO_MANIFEST_DIR"))))
-        .unwrap()
+    std::fs::read(format!(
+        "/work/shared/testdata/monero/mainnet/block/{hash}.bin"
+    ))
+    .or_else(|_| {
+        std::fs::read(format!(
+            "{}/src/tx/testdata/mainnet/block/{hash}.bin",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+    })
+    .unwrap()
 }
 
 fn facts() -> serde_json::Value {
@@ -49,7 +60,10 @@ fn hard_fork_of(hash: &str) -> HardFork {
 }
 
 fn rules(hard_fork: HardFork) -> SemanticRules {
-    SemanticRules { hard_fork, max_weight: u64::MAX }
+    SemanticRules {
+        hard_fork,
+        max_weight: u64::MAX,
+    }
 }
 
 #[test]
@@ -62,16 +76,31 @@ fn mainnet_transactions_decode_to_their_hash_and_recorded_shape() {
         match Tx::parse(&blob) {
             Ok(tx) => {
                 assert_eq!(hex::encode(tx.hash()), hash);
-                assert_eq!(u64::from(tx.version()), fact["version"].as_u64().unwrap(), "{hash}");
+                assert_eq!(
+                    u64::from(tx.version()),
+                    fact["version"].as_u64().unwrap(),
+                    "{hash}"
+                );
                 let prefix = tx.transaction().prefix();
-                assert_eq!(prefix.inputs.len() as u64, fact["inputs"].as_u64().unwrap(), "{hash}");
-                assert_eq!(prefix.outputs.len() as u64, fact["outputs"].as_u64().unwrap(), "{hash}");
+                assert_eq!(
+                    prefix.inputs.len() as u64,
+                    fact["inputs"].as_u64().unwrap(),
+                    "{hash}"
+                );
+                assert_eq!(
+                    prefix.outputs.len() as u64,
+                    fact["outputs"].as_u64().unwrap(),
+                    "{hash}"
+                );
                 assert_eq!(tx.blob(), blob.as_slice());
                 decoded += 1;
             }
             Err(err) => {
                 // The one coinbase among them is refused: coinbases are the block rules'.
-                assert_eq!(hash, "3bc7ff015b227e7313cc2e8668bfbb3f3acbee274a9c201d6211cf681b5f6bb1");
+                assert_eq!(
+                    hash,
+                    "3bc7ff015b227e7313cc2e8668bfbb3f3acbee274a9c201d6211cf681b5f6bb1"
+                );
                 assert_eq!(err.reason, Reason::CoinbaseInput { input: 0 });
                 assert!(matches!(err.tx, TxId::Unparsed { len: 248, .. }));
             }
@@ -84,14 +113,19 @@ fn mainnet_transactions_decode_to_their_hash_and_recorded_shape() {
 fn mainnet_transactions_pass_the_rules_of_their_hard_fork_range_proofs_included() {
     for fact in facts()["transactions"].as_array().unwrap() {
         let hash = fact["hash"].as_str().unwrap();
-        let Ok(tx) = Tx::parse(&mainnet_tx(hash)) else { continue };
+        let Ok(tx) = Tx::parse(&mainnet_tx(hash)) else {
+            continue;
+        };
         let hf = hard_fork_of(hash);
         let checked = semantic::check(tx, &rules(hf)).unwrap_or_else(|e| panic!("{e}"));
         let request = checked.ring_request();
-        assert_eq!(request.inputs.len(), fact["inputs"].as_u64().unwrap() as usize);
+        assert_eq!(
+            request.inputs.len(),
+            fact["inputs"].as_u64().unwrap() as usize
+        );
         // Version-1 transactions spend clear amounts: from hard fork 2 the ring-size rule
         // needs the chain's output counts; at v1 there is no such rule.
-        assert_eq!(checked.needs_output_counts(), false, "{hash}");
+        assert!(!checked.needs_output_counts(), "{hash}");
     }
 }
 
@@ -103,15 +137,28 @@ fn ringct_type_3_transactions_are_accepted_from_hard_fork_8_to_10_only() {
         let result = semantic::check(Tx::parse(&mainnet_tx(hash)).unwrap(), &rules(hf));
         match v {
             8..=10 => assert!(result.is_ok(), "v{v}: {result:?}"),
-            1..=3 => assert_eq!(result.unwrap_err().reason, Reason::VersionNotAllowed { version: 2, hard_fork: hf }),
+            1..=3 => assert_eq!(
+                result.unwrap_err().reason,
+                Reason::VersionNotAllowed {
+                    version: 2,
+                    hard_fork: hf
+                }
+            ),
             // From 16 its outputs (without view tags) are refused first.
             16 => assert_eq!(
                 result.unwrap_err().reason,
-                Reason::OutputTypeNotAllowed { output: 0, tagged: false, hard_fork: hf }
+                Reason::OutputTypeNotAllowed {
+                    output: 0,
+                    tagged: false,
+                    hard_fork: hf
+                }
             ),
             _ => assert_eq!(
                 result.unwrap_err().reason,
-                Reason::RctTypeNotAllowed { rct_type: 3, hard_fork: hf },
+                Reason::RctTypeNotAllowed {
+                    rct_type: 3,
+                    hard_fork: hf
+                },
                 "v{v}"
             ),
         }
@@ -119,15 +166,30 @@ fn ringct_type_3_transactions_are_accepted_from_hard_fork_8_to_10_only() {
 }
 
 #[test]
-fn version_1_transactions_need_output_counts_from_hard_fork_2_and_are_refused_from_4_without_them() {
+fn version_1_transactions_need_output_counts_from_hard_fork_2_and_are_refused_from_4_without_them()
+{
     let hash = "d7febd16293799d9c6a8e0fe9199b8a0a3e0da5a8a165098937b60f0bbd582df";
     // At v2 the amounts are decomposed and the ring size (4) is above the minimum (3); the
     // rule still needs to know whether each amount can be mixed.
-    let checked = semantic::check(Tx::parse(&mainnet_tx(hash)).unwrap(), &rules(HardFork::V2)).unwrap();
+    let checked =
+        semantic::check(Tx::parse(&mainnet_tx(hash)).unwrap(), &rules(HardFork::V2)).unwrap();
     assert!(checked.needs_output_counts());
-    assert!(checked.ring_request().inputs.iter().all(|i| i.needs_output_count && i.amount != 0));
+    assert!(
+        checked
+            .ring_request()
+            .inputs
+            .iter()
+            .all(|i| i.needs_output_count && i.amount != 0)
+    );
     // Rings of one member (9e3f73…) are too small from v2 unless the amounts are unmixable.
-    let small = semantic::check(Tx::parse(&mainnet_tx("9e3f73e66d7c7293af59c59c1ff5d6aae047289f49e5884c66caaf4aea49fb34")).unwrap(), &rules(HardFork::V2)).unwrap();
+    let small = semantic::check(
+        Tx::parse(&mainnet_tx(
+            "9e3f73e66d7c7293af59c59c1ff5d6aae047289f49e5884c66caaf4aea49fb34",
+        ))
+        .unwrap(),
+        &rules(HardFork::V2),
+    )
+    .unwrap();
     assert!(small.needs_output_counts());
 }
 
@@ -136,8 +198,15 @@ fn version_1_outputs_must_be_decomposed_from_hard_fork_2() {
     // 2180a8… (block 202,609, v1) pays 85,050,000 in output 0: fine at v1, not from v2.
     let hash = "2180a87f724702d37af087e22476297e818a73579ef7b7da947da963245202a3";
     semantic::check(Tx::parse(&mainnet_tx(hash)).unwrap(), &rules(HardFork::V1)).unwrap();
-    let err = semantic::check(Tx::parse(&mainnet_tx(hash)).unwrap(), &rules(HardFork::V2)).unwrap_err();
-    assert_eq!(err.reason, Reason::NotDecomposedAmount { output: 0, amount: 85_050_000 });
+    let err =
+        semantic::check(Tx::parse(&mainnet_tx(hash)).unwrap(), &rules(HardFork::V2)).unwrap_err();
+    assert_eq!(
+        err.reason,
+        Reason::NotDecomposedAmount {
+            output: 0,
+            amount: 85_050_000
+        }
+    );
 }
 
 #[test]
@@ -150,7 +219,7 @@ fn mainnet_inputs_are_sorted_by_key_image_descending_from_hard_fork_7() {
     // Swapping them is refused at v9.
     let mut t = tx.transaction().clone();
     t.prefix_mut().inputs.swap(0, 1);
-    let swapped = Tx::from_transaction(t).unwrap();
+    let swapped = Tx::from_transaction(&t).unwrap();
     let err = semantic::check(swapped, &rules(HardFork::V9)).unwrap_err();
     assert_eq!(err.reason, Reason::UnsortedInputs { input: 1 });
 }
@@ -159,7 +228,9 @@ fn mainnet_inputs_are_sorted_by_key_image_descending_from_hard_fork_7() {
 fn block_weights_are_the_coinbase_plus_the_transaction_weights() {
     let facts = facts();
     for block in facts["blocks"].as_array().unwrap() {
-        let Some(txs) = block["txs"].as_array() else { continue };
+        let Some(txs) = block["txs"].as_array() else {
+            continue;
+        };
         let hash = block["hash"].as_str().unwrap();
         let blob = mainnet_block(hash);
         let parsed = Block::read(&mut blob.as_slice()).unwrap();
@@ -177,39 +248,73 @@ fn block_weights_are_the_coinbase_plus_the_transaction_weights() {
 }
 
 #[test]
-fn mainnet_block_of_three_ringct_transactions_passes_as_a_batch_and_a_broken_bulletproof_is_named() {
+fn mainnet_block_of_three_ringct_transactions_passes_as_a_batch_and_a_broken_bulletproof_is_named()
+{
     let hashes = [
         "e2d39395dd1625b2d707b98af789e7eab9d24c2bd2978ec38ef910961a8cdcee",
         "e57440ec66d2f3b2a5fa2081af40128868973e7c021bb3877290db3066317474",
         "b6b4394d4ec5f08ad63267c07962550064caa8d225dd9ad6d739ebf60291c169",
     ];
-    let txs: Vec<Tx> = hashes.iter().map(|h| Tx::parse(&mainnet_tx(h)).unwrap()).collect();
-    assert!(txs.iter().all(|tx| tx.rct_type() == Some(RctType::MlsagBulletproofs)));
+    let txs: Vec<Tx> = hashes
+        .iter()
+        .map(|h| Tx::parse(&mainnet_tx(h)).unwrap())
+        .collect();
+    assert!(
+        txs.iter()
+            .all(|tx| tx.rct_type() == Some(RctType::MlsagBulletproofs))
+    );
     let checked: Vec<CheckedTx> = batch::check_block(txs.clone(), &rules(HardFork::V9)).unwrap();
     assert_eq!(checked.len(), 3);
 
     // Break the second transaction's Bulletproof: a byte of its `t_hat` (the last scalar of
     // the proof, just before the MLSAGs), low enough to keep the scalar canonical.
     let mut blob = txs[1].blob().to_vec();
-    let Some(monero_oxide::transaction::Transaction::V2 { proofs: Some(proofs), .. }) = Some(txs[1].transaction()) else { panic!() };
-    let monero_oxide::ringct::RctPrunable::MlsagBulletproofs { bulletproof, .. } = &proofs.prunable else { panic!() };
+    let Some(monero_oxide::transaction::Transaction::V2 {
+        proofs: Some(proofs),
+        ..
+    }) = Some(txs[1].transaction())
+    else {
+        panic!()
+    };
+    let monero_oxide::ringct::RctPrunable::MlsagBulletproofs { bulletproof, .. } = &proofs.prunable
+    else {
+        panic!()
+    };
     let bp = bulletproof.serialize();
-    let at = blob.windows(bp.len()).position(|w| w == bp.as_slice()).unwrap() + bp.len() - 32;
+    let at = blob
+        .windows(bp.len())
+        .position(|w| w == bp.as_slice())
+        .unwrap()
+        + bp.len()
+        - 32;
     blob[at] ^= 1;
     let broken = Tx::parse(&blob).unwrap();
     let broken_hash = broken.hash();
     for mode in [RangeProofMode::Batched, RangeProofMode::Individual] {
         let items = vec![txs[0].clone(), broken.clone(), txs[2].clone()];
-        let results = batch::check_many_with(items.into_iter().map(|t| (t, rules(HardFork::V9))).collect(), mode);
+        let results = batch::check_many_with(
+            items
+                .into_iter()
+                .map(|t| (t, rules(HardFork::V9)))
+                .collect(),
+            mode,
+        );
         assert!(results[0].is_ok() && results[2].is_ok(), "{mode:?}");
         let err = results[1].as_ref().unwrap_err();
         assert_eq!(err.hash(), Some(broken_hash));
         assert_eq!(
             err.reason,
-            Reason::InvalidRangeProof { kind: crate::tx::ProofKind::Bulletproof, output: None }
+            Reason::InvalidRangeProof {
+                kind: crate::tx::ProofKind::Bulletproof,
+                output: None
+            }
         );
     }
-    let err = batch::check_block(vec![txs[0].clone(), broken, txs[2].clone()], &rules(HardFork::V9)).unwrap_err();
+    let err = batch::check_block(
+        vec![txs[0].clone(), broken, txs[2].clone()],
+        &rules(HardFork::V9),
+    )
+    .unwrap_err();
     assert_eq!(err.hash(), Some(broken_hash));
 }
 
@@ -219,18 +324,33 @@ fn decoding_refuses_oversized_truncated_trailing_and_non_canonical_blobs() {
     // Trailing bytes.
     let mut longer = blob.clone();
     longer.push(0);
-    assert_eq!(Tx::parse(&longer).unwrap_err().reason, Reason::TrailingBytes(1));
+    assert_eq!(
+        Tx::parse(&longer).unwrap_err().reason,
+        Reason::TrailingBytes(1)
+    );
     // Truncated.
-    assert!(matches!(Tx::parse(&blob[..blob.len() - 1]).unwrap_err().reason, Reason::Malformed(_)));
+    assert!(matches!(
+        Tx::parse(&blob[..blob.len() - 1]).unwrap_err().reason,
+        Reason::Malformed(_)
+    ));
     // Over the limit.
     let huge = vec![0u8; MAX_TX_SIZE + 1];
-    assert_eq!(Tx::parse(&huge).unwrap_err().reason, Reason::TooLarge { size: MAX_TX_SIZE + 1, limit: MAX_TX_SIZE });
+    assert_eq!(
+        Tx::parse(&huge).unwrap_err().reason,
+        Reason::TooLarge {
+            size: MAX_TX_SIZE + 1,
+            limit: MAX_TX_SIZE
+        }
+    );
     // A varint written with a redundant continuation byte (the version 2 as 0x82 0x00).
     let mut padded = vec![0x82, 0x00];
     padded.extend_from_slice(&blob[1..]);
     assert!(Tx::parse(&padded).is_err());
     // Empty input.
-    assert!(matches!(Tx::parse(&[]).unwrap_err().reason, Reason::Malformed(_)));
+    assert!(matches!(
+        Tx::parse(&[]).unwrap_err().reason,
+        Reason::Malformed(_)
+    ));
 }
 
 #[test]
@@ -240,9 +360,13 @@ fn version_1_ring_signatures_match_monerods_check_ring_signature_vectors() {
         eprintln!("monero-tests not installed; skipping");
         return;
     };
-    let point = |s: &str| CompressedPoint::from(<[u8; 32]>::try_from(hex::decode(s).unwrap()).unwrap());
+    let point =
+        |s: &str| CompressedPoint::from(<[u8; 32]>::try_from(hex::decode(s).unwrap()).unwrap());
     let (mut checked, mut valid, mut unreadable) = (0, 0, 0);
-    for line in text.lines().filter(|l| l.starts_with("check_ring_signature ")) {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("check_ring_signature "))
+    {
         let parts: Vec<&str> = line.split_whitespace().collect();
         let message: [u8; 32] = hex::decode(parts[1]).unwrap().try_into().unwrap();
         let image = point(parts[2]);
@@ -252,7 +376,9 @@ fn version_1_ring_signatures_match_monerods_check_ring_signature_vectors() {
         let expected = parts[5 + n] == "true";
         match RingSignature::read(n, &mut signature.as_slice()) {
             Ok(sig) => {
-                let ok = crate::tx::signatures::verify_ring_signature(&sig, &message, &keys, &image).unwrap();
+                let ok =
+                    crate::tx::signatures::verify_ring_signature(&sig, &message, &keys, &image)
+                        .unwrap();
                 assert_eq!(ok, expected, "{}", &line[..120.min(line.len())]);
                 valid += usize::from(ok);
             }
@@ -266,5 +392,8 @@ fn version_1_ring_signatures_match_monerods_check_ring_signature_vectors() {
         checked += 1;
     }
     assert_eq!(checked, 1024);
-    assert!(valid > 100 && unreadable < checked, "valid {valid}, unreadable {unreadable}");
+    assert!(
+        valid > 100 && unreadable < checked,
+        "valid {valid}, unreadable {unreadable}"
+    );
 }

@@ -63,7 +63,10 @@ fn mutate(rng: &mut Rng, seed: &[u8], other: &[u8]) -> Vec<u8> {
             _ => {
                 let from = rng.below(other.len());
                 let len = rng.below(other.len() - from + 1);
-                data.splice(at..data.len().min(at + len), other[from..from + len].iter().copied());
+                data.splice(
+                    at..data.len().min(at + len),
+                    other[from..from + len].iter().copied(),
+                );
             }
         }
     }
@@ -84,9 +87,29 @@ fn mutated_transactions_get_a_verdict_never_a_panic() {
     .map(|h| super::mainnet::mainnet_tx(h))
     .collect();
     seeds.push(build(&CHAIN, &Spec::type6(vec![50, 51], 2)).blob().to_vec());
-    seeds.push(build(&CHAIN, &Spec { plus: false, view_tags: false, ring_size: 11, ..Spec::type6(vec![52], 3) }).blob().to_vec());
+    seeds.push(
+        build(
+            &CHAIN,
+            &Spec {
+                plus: false,
+                view_tags: false,
+                ring_size: 11,
+                ..Spec::type6(vec![52], 3)
+            },
+        )
+        .blob()
+        .to_vec(),
+    );
 
-    let forks = [HardFork::V1, HardFork::V2, HardFork::V7, HardFork::V9, HardFork::V13, HardFork::V15, HardFork::V16];
+    let forks = [
+        HardFork::V1,
+        HardFork::V2,
+        HardFork::V7,
+        HardFork::V9,
+        HardFork::V13,
+        HardFork::V15,
+        HardFork::V16,
+    ];
     let ctx = Context::new(super::build::CHAIN_HEIGHT, 1_700_000_000);
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let (mut decoded, mut checked, mut verified, mut total) = (0, 0, 0, 0);
@@ -101,7 +124,15 @@ fn mutated_transactions_get_a_verdict_never_a_panic() {
             let Ok(tx) = Tx::parse(&input) else { continue };
             decoded += 1;
             let hf = forks[rng.below(forks.len())];
-            let Ok(c) = semantic::check(tx, &SemanticRules { hard_fork: hf, max_weight: u64::MAX }) else { continue };
+            let Ok(c) = semantic::check(
+                tx,
+                &SemanticRules {
+                    hard_fork: hf,
+                    max_weight: u64::MAX,
+                },
+            ) else {
+                continue;
+            };
             checked += 1;
             // Ring data of the requested shape, members drawn from the synthetic chain.
             let request = c.ring_request();
@@ -119,7 +150,9 @@ fn mutated_transactions_get_a_verdict_never_a_panic() {
             }
         }
     }
-    eprintln!("{total} mutations: {decoded} decoded, {checked} passed the semantic checks, {verified} verified");
+    eprintln!(
+        "{total} mutations: {decoded} decoded, {checked} passed the semantic checks, {verified} verified"
+    );
     assert_eq!(total, 150 * seeds.len());
     // Mutations of signed data must not produce a valid transaction.
     assert_eq!(verified, 0);
