@@ -151,3 +151,72 @@ fn tx_throughput() {
             .trim()
     );
 }
+
+#[test]
+#[ignore = "throughput harness: run in release with --ignored --nocapture"]
+fn fixture_throughput() {
+    use std::collections::HashSet;
+
+    let Some(fixture) = super::fixture::Fixture::load() else {
+        return;
+    };
+    // Every fixture transaction with its block's rules, context and the chain before it.
+    let mut spent: HashSet<[u8; 32]> = HashSet::new();
+    let mut semantic_items = Vec::new();
+    let mut contexts = Vec::new();
+    let mut spent_before = Vec::new();
+    for (height, _, txs) in fixture.blocks_with_txs() {
+        let images: Vec<[u8; 32]> = txs.iter().flat_map(Tx::key_images).collect();
+        for tx in txs {
+            spent_before.push(spent.clone());
+            contexts.push(fixture.context(height));
+            semantic_items.push((tx, fixture.rules(height)));
+        }
+        spent.extend(images);
+    }
+    let count = semantic_items.len();
+    let inputs: usize = semantic_items
+        .iter()
+        .map(|(t, _)| t.transaction().prefix().inputs.len())
+        .sum();
+    println!("fixture: {count} type-6 transactions, {inputs} inputs (ring size 16)");
+    println!(
+        "| threads | semantic, BP+ batched | semantic, BP+ one by one | contextual (CLSAGs) | whole, batched | whole, one by one | speed-up of batching |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (batched, checked) =
+                best(|| batch::check_many_with(semantic_items.clone(), RangeProofMode::Batched));
+            let (single, _) =
+                best(|| batch::check_many_with(semantic_items.clone(), RangeProofMode::Individual));
+            let with_data: Vec<(CheckedTx, RingData, Context)> = checked
+                .into_iter()
+                .zip(&contexts)
+                .zip(&spent_before)
+                .map(|((c, ctx), spent)| {
+                    let c = c.unwrap();
+                    let data = fixture.ring_data(&c, spent);
+                    (c, data, *ctx)
+                })
+                .collect();
+            let (contextual, verified) = best(|| batch::verify_many(with_data.clone()));
+            assert!(verified.iter().all(Result::is_ok));
+            let whole = batched + contextual;
+            let whole_single = single + contextual;
+            println!(
+                "| {threads} | {} | {} | {} | {} | {} | {:.2}x |",
+                rate(count, batched),
+                rate(count, single),
+                rate(count, contextual),
+                rate(count, whole),
+                rate(count, whole_single),
+                whole_single.wall.as_secs_f64() / whole.wall.as_secs_f64(),
+            );
+        });
+    }
+}

@@ -55,7 +55,7 @@ fn hex32(v: &Value) -> [u8; 32] {
 }
 
 /// The fixture, loaded: blocks, transactions and the chain's outputs as ring members.
-struct Fixture {
+pub(super) struct Fixture {
     dir: PathBuf,
     facts: Value,
     /// RingCT outputs by global index.
@@ -63,7 +63,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn load() -> Option<Self> {
+    pub(super) fn load() -> Option<Self> {
         let Some(dir) = fixture_dir() else {
             eprintln!(
                 "no chain fixture under $UMBRA_FIXTURE_DIR or ~/.cache/umbra-fixtures; skipping"
@@ -110,7 +110,7 @@ impl Fixture {
         })
     }
 
-    fn tx(&self, hash: &[u8; 32]) -> Tx {
+    pub(super) fn tx(&self, hash: &[u8; 32]) -> Tx {
         let blob = std::fs::read(
             self.dir
                 .join("txs")
@@ -120,11 +120,11 @@ impl Fixture {
         Tx::parse(&blob).unwrap()
     }
 
-    fn blocks(&self) -> &Vec<Value> {
+    pub(super) fn blocks(&self) -> &Vec<Value> {
         self.facts["blocks"].as_array().unwrap()
     }
 
-    fn hard_fork(&self, height: u64) -> HardFork {
+    pub(super) fn hard_fork(&self, height: u64) -> HardFork {
         HardFork::from_version(
             self.blocks()[height as usize]["major_version"]
                 .as_u64()
@@ -135,7 +135,7 @@ impl Fixture {
 
     /// Where a transaction of the block at `height` goes: the reference time from the 60
     /// timestamps before it (or the block's own timestamp, as monerod's clock, below 60).
-    fn context(&self, height: u64) -> Context {
+    pub(super) fn context(&self, height: u64) -> Context {
         let blocks = self.blocks();
         let h = height as usize;
         let stamps: Vec<u64> = blocks[h.saturating_sub(unlock::TIMESTAMP_WINDOW)..h]
@@ -149,7 +149,7 @@ impl Fixture {
         )
     }
 
-    fn ring_data(&self, checked: &CheckedTx, spent: &HashSet<[u8; 32]>) -> RingData {
+    pub(super) fn ring_data(&self, checked: &CheckedTx, spent: &HashSet<[u8; 32]>) -> RingData {
         RingData {
             inputs: checked
                 .ring_request()
@@ -171,12 +171,12 @@ impl Fixture {
         }
     }
 
-    fn rules(&self, height: u64) -> SemanticRules {
+    pub(super) fn rules(&self, height: u64) -> SemanticRules {
         SemanticRules::for_block(self.hard_fork(height), 600_000)
     }
 
     /// Every block with transactions, with them parsed: (height, block facts, txs).
-    fn blocks_with_txs(&self) -> Vec<(u64, &Value, Vec<Tx>)> {
+    pub(super) fn blocks_with_txs(&self) -> Vec<(u64, &Value, Vec<Tx>)> {
         self.blocks()
             .iter()
             .filter(|b| !b["tx_hashes"].as_array().unwrap().is_empty())
