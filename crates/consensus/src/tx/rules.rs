@@ -52,10 +52,11 @@ pub(crate) fn min_tx_version(hf: HardFork, has_unmixable: bool) -> u8 {
     }
 }
 
-/// Whether a RingCT type is allowed at a hard fork (monerod's `check_tx_outputs`).
+/// Whether a RingCT type is allowed at a hard fork (monerod's `check_tx_outputs`). Version-2
+/// transactions themselves exist only from hard fork 4 (checked separately).
 pub(crate) fn rct_type_allowed(rct_type: RctType, hf: HardFork, tx_hash: &[u8; 32]) -> bool {
     let v = hf.as_u8();
-    let allowed = match rct_type {
+    match rct_type {
         // Borromean range proofs: until hard fork 8.
         RctType::AggregateMlsagBorromean | RctType::MlsagBorromean => v <= 8,
         // Bulletproofs from 8, replaced by Bulletproof2 after 10.
@@ -68,9 +69,7 @@ pub(crate) fn rct_type_allowed(rct_type: RctType, hf: HardFork, tx_hash: &[u8; 3
         RctType::ClsagBulletproof => (13..=15).contains(&v),
         // Bulletproofs+ from 15.
         RctType::ClsagBulletproofPlus => v >= 15,
-    };
-    // Version-2 transactions themselves only exist from hard fork 4 (checked separately).
-    allowed
+    }
 }
 
 /// Whether the RingCT type carries one aggregate Bulletproof(+) (and so at most 16 outputs).

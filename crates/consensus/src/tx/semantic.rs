@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use monero_oxide::{
-    ringct::{RctProofs, RctPrunable, RctType},
+    ringct::{RctProofs, RctPrunable},
     transaction::{Input, Transaction},
 };
 
@@ -405,7 +405,6 @@ fn check_rct(
         | RctPrunable::MlsagBulletproofsCompactAmount { pseudo_outs, .. }
         | RctPrunable::Clsag { pseudo_outs, .. } => pseudo_outs,
     };
-    debug_assert!(rct_type != RctType::AggregateMlsagBorromean);
     match points::balances(pseudo_outs, &proofs.base.commitments, proofs.base.fee) {
         Ok(true) => Ok(()),
         Ok(false) => Err(Reason::Unbalanced),
