@@ -25,14 +25,9 @@ pub(crate) fn mainnet_tx(hash: &str) -> Vec<u8> {
 
 fn mainnet_block(hash: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "/work/shared/testdata/monero/mainnet/block/{hash}.bin"
+        "{}/src/tx/testdata/mainnet/block/{hash}.bin",
+        env!("CARGO_MANIFEST_DIR")
     ))
-    .or_else(|_| {
-        std::fs::read(format!(
-            "{}/src/tx/testdata/mainnet/block/{hash}.bin",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-    })
     .unwrap()
 }
 
