@@ -33,6 +33,10 @@
 //!   block weight limit.
 //! - [`reward`]: emission curve, tail emission, penalty, coinbase rules.
 //! - [`block`]: parsing limits, [`ChainContext`], [`verify_block_header_and_coinbase`].
+//! - [`tx`]: transaction rules in two I/O-free steps — [`tx::semantic::check`] (no chain
+//!   data) gives a [`tx::CheckedTx`], whose ring request the caller answers from storage;
+//!   [`tx::contextual::verify`] with that ring data gives a [`tx::VerifiedTx`]; [`tx::batch`]
+//!   spreads whole blocks over rayon and batches Bulletproofs(+).
 //!
 //! `docs/consensus.md` lists every rule with its monerod source, what is not covered, and
 //! the measured RandomX figures.
@@ -70,6 +74,7 @@ pub mod network;
 pub mod pow;
 pub mod reward;
 pub mod timestamp;
+pub mod tx;
 pub mod weight;
 
 /// The Monero types this crate works on (blocks, transactions), re-exported so callers use
