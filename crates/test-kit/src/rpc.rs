@@ -736,7 +736,8 @@ pub struct GetInfo {
     pub white_peerlist_size: u64,
     /// Size of the gray peer list.
     pub grey_peerlist_size: u64,
-    /// Number of transactions in the chain (coinbase included).
+    /// Number of transactions in the chain, coinbase transactions excluded (monerod
+    /// subtracts the height).
     pub tx_count: u64,
     /// Number of transactions in the pool.
     pub tx_pool_size: u64,

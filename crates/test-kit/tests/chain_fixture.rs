@@ -52,7 +52,12 @@ fn ensure_twice_is_a_cache_hit() {
         marker_time,
         "the second ensure() must not rebuild"
     );
-    let name = first.dir().file_name().unwrap().to_string_lossy().into_owned();
+    let name = first
+        .dir()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert!(
         name.starts_with(&format!("regtest-chain-r{RECIPE_VERSION}-monerod-")),
         "{name}"
@@ -161,6 +166,7 @@ fn transactions_are_real_ringct_and_match_their_files() {
     let t = &facts.totals;
     assert!(t.ringct_tx_count >= 50, "{} RingCT txs", t.ringct_tx_count);
     assert_eq!(t.tx_count, facts.txs.len() as u64);
+    assert_eq!(t.tx_count_with_coinbase, t.tx_count + t.block_count);
 
     // Every transaction of every block is in `txs`, in chain order, and vice versa.
     let listed: Vec<_> = facts
@@ -168,7 +174,11 @@ fn transactions_are_real_ringct_and_match_their_files() {
         .iter()
         .flat_map(|b| b.tx_hashes.iter().map(move |h| (*h, b.height)))
         .collect();
-    let described: Vec<_> = facts.txs.iter().map(|tx| (tx.hash, tx.block_height)).collect();
+    let described: Vec<_> = facts
+        .txs
+        .iter()
+        .map(|tx| (tx.hash, tx.block_height))
+        .collect();
     assert_eq!(listed, described);
     let files: BTreeSet<String> = fs::read_dir(fixture.dir().join("txs"))
         .unwrap()
@@ -196,9 +206,13 @@ fn transactions_are_real_ringct_and_match_their_files() {
         assert_eq!(varint(&blob, &mut at), tx.version);
         assert_eq!(varint(&blob, &mut at), tx.unlock_time);
         assert_eq!(varint(&blob, &mut at), tx.inputs.len() as u64);
-        // Whole transactions: 16-member CLSAGs (16 scalars each) make them far bigger than a
-        // prefix and RingCT base could be.
-        assert!(blob.len() > 1000 * tx.inputs.len(), "{name}: {} bytes", blob.len());
+        // Whole transactions: the CLSAGs alone (16 scalars, c1 and D per input) are bigger
+        // than a prefix and RingCT base could be.
+        assert!(
+            blob.len() > 18 * 32 * tx.inputs.len() + 200,
+            "{name}: {} bytes",
+            blob.len()
+        );
         assert!(!tx.inputs.is_empty() && tx.output_count >= 2, "{name}");
         assert_eq!(tx.output_indices.len() as u64, tx.output_count);
         for input in &tx.inputs {
@@ -208,14 +222,20 @@ fn transactions_are_real_ringct_and_match_their_files() {
             assert!(input.ring.windows(2).all(|w| w[0] < w[1]), "{name}");
             for member in &input.ring {
                 let out = &outputs.outputs[member];
-                assert!(out.height < tx.block_height, "{name}: ring member from the future");
+                assert!(
+                    out.height < tx.block_height,
+                    "{name}: ring member from the future"
+                );
             }
         }
         for index in &tx.output_indices {
             let out = &outputs.outputs[index];
             assert_eq!(out.txid, tx.hash);
             assert_eq!(out.height, tx.block_height);
-            assert!(contains(&blob, &out.key), "{name}: output key not in the blob");
+            assert!(
+                contains(&blob, &out.key),
+                "{name}: output key not in the blob"
+            );
         }
         assert!(tx.weight.is_some(), "{name}: the wallet reported a weight");
     }
@@ -225,7 +245,12 @@ fn transactions_are_real_ringct_and_match_their_files() {
             .txs_in_block(b.height)
             .map(|tx| tx.weight.unwrap())
             .sum();
-        assert_eq!(b.weight, b.miner_tx.blob_size + weights, "block {}", b.height);
+        assert_eq!(
+            b.weight,
+            b.miner_tx.blob_size + weights,
+            "block {}",
+            b.height
+        );
     }
 }
 
@@ -233,7 +258,11 @@ fn transactions_are_real_ringct_and_match_their_files() {
 fn the_recipe_left_the_promised_variety() {
     let fixture = fixture();
     let facts = fixture.facts();
-    let busy = facts.blocks.iter().filter(|b| b.tx_hashes.len() >= 10).count();
+    let busy = facts
+        .blocks
+        .iter()
+        .filter(|b| b.tx_hashes.len() >= 10)
+        .count();
     assert!(busy >= 3, "{busy} blocks with 10+ transactions");
     assert!(facts.totals.max_txs_per_block >= 12);
     let tagged = |tag| facts.txs_tagged(tag).count();
@@ -250,7 +279,10 @@ fn the_recipe_left_the_promised_variety() {
             .txs_tagged(TxTag::MaxOutputs)
             .all(|tx| tx.output_count == 16)
     );
-    assert!(facts.txs.iter().any(|tx| tx.inputs.len() >= 5), "a many-input tx");
+    assert!(
+        facts.txs.iter().any(|tx| tx.inputs.len() >= 5),
+        "a many-input tx"
+    );
     assert!(
         facts
             .txs_tagged(TxTag::UnlockTimeHeight)
@@ -282,20 +314,38 @@ fn start_monerod_comes_up_at_the_tip_and_cleans_up() {
     let info = node.rpc().get_info().unwrap();
     assert_eq!(info.height, facts.totals.block_count);
     assert_eq!(info.top_block_hash, facts.totals.tip_hash);
-    let tip = node.rpc().get_block_by_height(facts.totals.tip_height).unwrap();
-    assert_eq!(tip.blob, fixture.block_blob(facts.totals.tip_height).unwrap());
+    assert_eq!(info.tx_count, facts.totals.tx_count);
+    assert_eq!(
+        info.cumulative_difficulty_u128(),
+        facts.totals.cumulative_difficulty
+    );
+    let tip = node
+        .rpc()
+        .get_block_by_height(facts.totals.tip_height)
+        .unwrap();
+    assert_eq!(
+        tip.blob,
+        fixture.block_blob(facts.totals.tip_height).unwrap()
+    );
     let tx = &facts.txs[0];
     let got = node.rpc().get_transactions(&[tx.hash]).unwrap();
     assert_eq!(got.txs[0].blob(), fixture.tx_blob(&tx.hash).unwrap());
     let data_dir = node.data_dir().to_path_buf();
-    assert!(!data_dir.starts_with(fixture.dir()), "monerod runs on a copy");
+    assert!(
+        !data_dir.starts_with(fixture.dir()),
+        "monerod runs on a copy"
+    );
     let pid = node.pid();
     drop(node);
     assert!(!process_exists(pid));
     assert!(!data_dir.exists(), "the copy is deleted");
 }
 
+/// monerod verified every block when it mined it; this proves a second monerod accepts the
+/// whole chain from a peer too. Slow: about 30 s on an idle 2-core machine, 3 minutes under
+/// load; run it with `cargo test -p umbra-test-kit --test chain_fixture -- --ignored`.
 #[test]
+#[ignore = "slow: a full monerod sync of the fixture (30 s idle, minutes under load)"]
 fn a_fresh_monerod_syncs_and_verifies_the_whole_chain() {
     let fixture = fixture();
     let facts = fixture.facts();

@@ -270,6 +270,14 @@ pub(crate) fn export(
             randomx_seed_height(template.height)
         )));
     }
+    // monerod's get_info counts transactions without the coinbases.
+    if info.tx_count != txs.len() as u64 {
+        return Err(inconsistent(format!(
+            "get_info counts {} transactions, the blocks list {}",
+            info.tx_count,
+            txs.len()
+        )));
+    }
     let last = blocks
         .last()
         .ok_or_else(|| inconsistent("no blocks".into()))?;
@@ -290,7 +298,7 @@ pub(crate) fn export(
             .iter()
             .filter(|t| t.rct_type == RCT_TYPE_BULLETPROOF_PLUS)
             .count() as u64,
-        tx_count_with_coinbase: info.tx_count,
+        tx_count_with_coinbase: txs.len() as u64 + tip + 1,
         rct_output_count: rct_outputs,
         next_seed_height: template.seed_height,
         max_txs_per_block: blocks

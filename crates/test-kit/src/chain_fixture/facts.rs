@@ -95,7 +95,8 @@ pub struct Totals {
     pub tx_count: u64,
     /// Non-coinbase transactions of RingCT type 6 (CLSAG + Bulletproofs+).
     pub ringct_tx_count: u64,
-    /// Transactions including coinbases (`get_info.tx_count`).
+    /// Transactions including coinbases (`tx_count + block_count`; monerod's
+    /// `get_info.tx_count` is `tx_count`, coinbases excluded).
     pub tx_count_with_coinbase: u64,
     /// RingCT outputs (amount 0), coinbase outputs from height 1 on included; their global
     /// indices are `0..rct_output_count` and all are in `outputs.json`.
