@@ -118,6 +118,15 @@ fn blocks_form_one_contiguous_chain_from_genesis() {
     // PoW hashes are filled and distinct.
     let pows: HashSet<_> = facts.blocks.iter().map(|b| b.pow_hash).collect();
     assert_eq!(pows.len(), facts.blocks.len());
+    // Coins: the running emission ends at the total; fees are the transactions' fees.
+    assert_eq!(
+        u128::from(tip.already_generated_coins),
+        t.already_generated_coins
+    );
+    for b in &facts.blocks {
+        let fees: u64 = facts.txs_in_block(b.height).map(|tx| tx.fee).sum();
+        assert_eq!(b.fees, fees, "block {}", b.height);
+    }
     // Coinbase: unlock at height + 60, one output, reward = its amount.
     for b in &facts.blocks[1..] {
         assert_eq!(b.miner_tx.unlock_time, b.height + 60);

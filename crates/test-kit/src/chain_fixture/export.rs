@@ -143,6 +143,8 @@ pub(crate) fn export(
             weight: header.block_weight,
             long_term_weight: header.long_term_weight,
             reward: header.reward,
+            fees: 0,
+            already_generated_coins: 0,
             pow_hash: header.pow_hash.unwrap_or_default(),
             seed_height,
             seed_hash,
@@ -219,6 +221,25 @@ pub(crate) fn export(
         txs.push(tx);
     }
 
+    let mut fees: HashMap<u64, u64> = HashMap::new();
+    for tx in &txs {
+        let entry = fees.entry(tx.block_height).or_default();
+        *entry = entry
+            .checked_add(tx.fee)
+            .ok_or_else(|| inconsistent("fees overflow".into()))?;
+    }
+    let mut generated: u64 = 0;
+    for block in &mut blocks {
+        block.fees = fees.get(&block.height).copied().unwrap_or(0);
+        let emitted = block.reward.checked_sub(block.fees).ok_or_else(|| {
+            inconsistent(format!("block {}: fees exceed the reward", block.height))
+        })?;
+        generated = generated
+            .checked_add(emitted)
+            .ok_or_else(|| inconsistent("generated coins overflow".into()))?;
+        block.already_generated_coins = generated;
+    }
+
     tracing::info!(outputs = rct_outputs, "chain fixture: exporting outputs");
     let distribution = rpc.get_rct_output_distribution(0)?;
     let distributed = distribution
@@ -268,6 +289,12 @@ pub(crate) fn export(
             template.height,
             template.seed_height,
             randomx_seed_height(template.height)
+        )));
+    }
+    if u128::from(generated) != sums.emission_u128() {
+        return Err(inconsistent(format!(
+            "get_coinbase_tx_sum reports {} coins emitted, the block rewards minus fees {generated}",
+            sums.emission_u128()
         )));
     }
     // monerod's get_info counts transactions without the coinbases.

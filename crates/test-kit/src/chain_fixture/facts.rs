@@ -140,6 +140,11 @@ pub struct BlockFacts {
     pub long_term_weight: u64,
     /// Coinbase reward (emission plus fees).
     pub reward: u64,
+    /// Fees paid by the block's transactions (part of `reward`).
+    pub fees: u64,
+    /// Coins in existence after this block: the running sum of `reward - fees` from genesis
+    /// (monerod's `already_generated_coins`; the reward of the next block depends on it).
+    pub already_generated_coins: u64,
     /// Proof-of-work hash (RandomX from height 1; monerod's `fill_pow_hash`).
     #[serde(with = "hex32")]
     pub pow_hash: Hash,

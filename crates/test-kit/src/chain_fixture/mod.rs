@@ -5,7 +5,7 @@
 //! [`ChainFixture::ensure`] returns the cached fixture, building it first if it is missing
 //! (about 10 minutes on a 2-core machine; see `docs/chain-fixture.md`). The chain has
 //! [`TARGET_TIP_HEIGHT`]` + 1` blocks (genesis included) and 76 RingCT type-6 transactions of
-//! many shapes; the [`recipe`](self#the-recipe) below lists them.
+//! many shapes; the [recipe](self#the-recipe) below lists them.
 //!
 //! # Layout
 //!
@@ -34,7 +34,7 @@
 //!
 //! # The recipe
 //!
-//! See [`recipe`](recipe) for the table of heights. In short: coinbase-only blocks, then
+//! See [`recipe`] for the table of heights. In short: coinbase-only blocks, then
 //! single transactions spread over blocks, three bursts of 10–12 transactions in one block,
 //! spends of non-coinbase outputs (account 1), a sweep with many inputs, 2–15 destinations,
 //! subaddresses, an integrated address, height and timestamp unlock times, a transaction in
