@@ -19,7 +19,10 @@
 //! hundred regtest blocks well under a second, a `transfer` about 0.5–1 s. A port that is
 //! taken makes it log `Failed to bind` and exit with status 1 within a second; the kit then
 //! retries with a fresh port. It answers JSON-RPC without a `status` field in `result`, so its
-//! [`RpcClient`] does not check one.
+//! [`RpcClient`] does not check one. A `transfer` on a chain with fewer than 16 unlocked
+//! outputs fails with `-19 "not enough outputs to use"` (no decoys for a ring of 16): on a
+//! coinbase-only regtest chain, mine about 100 blocks first. monerod mines a transaction it
+//! got over RPC only after relaying it ([`PoolTransaction::relayed`](crate::PoolTransaction)).
 
 use std::ffi::OsString;
 use std::fs;
@@ -411,7 +414,8 @@ impl Drop for WalletGuard {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let node = Monerod::start()?;
 /// node.make_synchronized(std::time::Duration::from_secs(60))?;
-/// node.mine(80)?; // coinbase outputs unlock after 60 blocks
+/// // A ring of 16 needs 16 unlocked outputs on the chain; coinbases unlock after 60 blocks.
+/// node.mine(100)?;
 /// let wallet = WalletRpc::start(node.rpc_addr())?;
 /// wallet.restore_test_wallet("w")?;
 /// wallet.refresh()?;
