@@ -1,7 +1,7 @@
 //! The cached regtest chain fixture: built once (or found in the cache), its facts agree
 //! with its files and with themselves, and monerod serves it.
 //!
-//! The first run on a machine builds the fixture (about 10 minutes); later runs find it in
+//! The first run on a machine builds the fixture (12–14 minutes); later runs find it in
 //! the cache. Tests of this file run in parallel and share one build through the lock.
 #![allow(
     clippy::unwrap_used,
@@ -44,7 +44,9 @@ fn ensure_twice_is_a_cache_hit() {
     let first = fixture();
     let marker = first.dir().join(COMPLETE_MARKER_NAME);
     let marker_time = fs::metadata(&marker).unwrap().modified().unwrap();
+    let started = Instant::now();
     let second = fixture();
+    eprintln!("cached ensure(): {:?}", started.elapsed());
     assert_eq!(first.dir(), second.dir());
     assert_eq!(first.facts().created_unix, second.facts().created_unix);
     assert_eq!(
@@ -319,7 +321,9 @@ fn the_recipe_left_the_promised_variety() {
 fn start_monerod_comes_up_at_the_tip_and_cleans_up() {
     let fixture = fixture();
     let facts = fixture.facts();
+    let started = Instant::now();
     let node = fixture.start_monerod().unwrap();
+    eprintln!("start_monerod(): {:?}", started.elapsed());
     let info = node.rpc().get_info().unwrap();
     assert_eq!(info.height, facts.totals.block_count);
     assert_eq!(info.top_block_hash, facts.totals.tip_hash);

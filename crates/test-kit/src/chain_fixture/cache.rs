@@ -8,11 +8,13 @@
 //!                                                dead one, removed by the next build)
 //! ```
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,8 +34,8 @@ pub const FIXTURE_DIR_ENV: &str = "UMBRA_FIXTURE_DIR";
 /// without it is never used.
 pub const COMPLETE_MARKER_NAME: &str = "COMPLETE";
 
-/// Default bound on waiting for another process's build (a build takes about 10 minutes on
-/// the 2-core machines here).
+/// Default bound on waiting for another process's build (a build takes 12–14 minutes on
+/// the shared 2-core machine here).
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(45 * 60);
 
 /// Pause between attempts to take the build lock.
@@ -99,8 +101,21 @@ pub(crate) fn parse_version(output: &str) -> Option<String> {
     (!version.is_empty()).then(|| version.to_owned())
 }
 
-/// Runs `binary --version` (bounded) and parses the version.
+/// Runs `binary --version` (bounded) and parses the version; remembered per binary path for
+/// the life of the process (monerod takes about a second to print it).
 pub(crate) fn binary_version(binary: &Path) -> Result<String, ChainFixtureError> {
+    static KNOWN: Mutex<BTreeMap<PathBuf, String>> = Mutex::new(BTreeMap::new());
+    if let Some(version) = KNOWN.lock().ok().and_then(|k| k.get(binary).cloned()) {
+        return Ok(version);
+    }
+    let version = probe_version(binary)?;
+    if let Ok(mut known) = KNOWN.lock() {
+        known.insert(binary.to_path_buf(), version.clone());
+    }
+    Ok(version)
+}
+
+fn probe_version(binary: &Path) -> Result<String, ChainFixtureError> {
     let failed = |detail: String| ChainFixtureError::Version {
         binary: binary.to_path_buf(),
         detail,

@@ -3,7 +3,7 @@
 //! as test vectors without running monerod.
 //!
 //! [`ChainFixture::ensure`] returns the cached fixture, building it first if it is missing
-//! (about 10 minutes on a 2-core machine; see `docs/chain-fixture.md`). The chain has
+//! (12–14 minutes on the shared 2-core machine here; see `docs/chain-fixture.md`). The chain has
 //! [`TARGET_TIP_HEIGHT`]` + 1` blocks (genesis included) and 76 RingCT type-6 transactions of
 //! many shapes; the [recipe](self#the-recipe) below lists them.
 //!
