@@ -9,7 +9,15 @@
 //!   temporary data dir, ready when [`Monerod::start`] returns and *always* stopped when the
 //!   value is dropped;
 //! - [`RpcClient`]: a blocking JSON-RPC client with typed answers ([`GetInfo`],
-//!   [`BlockHeader`], [`Block`], [`GenerateBlocks`]) and a typed [`RpcError`].
+//!   [`BlockHeader`], [`Block`], [`GenerateBlocks`], [`Transactions`], [`OutputEntry`], ...)
+//!   and a typed [`RpcError`].
+//!
+//! On top of them, [`WalletRpc`] runs a `monero-wallet-rpc` against a test monerod (restore
+//! the functional-test wallet, `transfer`, `sweep_all`), and [`ChainFixture`] is a cached
+//! regtest chain of 2,200 blocks with 76 real RingCT transactions, exported as block and
+//! transaction blobs plus `facts.json` / `outputs.json` for consensus, storage and sync tests
+//! (see [`chain_fixture`] and `docs/chain-fixture.md`; `cargo run -p umbra-test-kit --bin
+//! umbra-chain-fixture` builds it by hand).
 //!
 //! ```text
 //!   test ──start()──▶ Monerod ──spawn (pre_exec: PR_SET_PDEATHSIG)──▶ monerod --regtest
@@ -141,6 +149,7 @@
 //!   `orphan_status: true`).
 //! - **Stopping** with `SIGTERM` exits cleanly (status 0) in 0.6–2.6 s.
 
+pub mod chain_fixture;
 pub mod i2pd;
 mod monerod;
 pub mod netns;
@@ -148,7 +157,9 @@ mod ports;
 mod process;
 mod rpc;
 pub mod tor_net;
+mod wallet_rpc;
 
+pub use chain_fixture::{ChainFixture, ChainFixtureError, ChainFixtureOptions};
 pub use i2pd::{I2pNetwork, I2pd, I2pdBuilder, I2pdError};
 pub use monerod::{
     DEFAULT_MONEROD_PATH, DEFAULT_PORT_ATTEMPTS, DEFAULT_START_TIMEOUT, DEFAULT_STOP_TIMEOUT,
@@ -156,12 +167,19 @@ pub use monerod::{
 };
 pub use process::process_exists;
 pub use rpc::{
-    Block, BlockHeader, Connection, DEFAULT_RPC_TIMEOUT, GenerateBlocks, GenerateBlocksRequest,
-    GetInfo, Hash, RpcClient, RpcError,
+    Block, BlockHeader, BlockTemplate, CoinbaseTxSum, Connection, DEFAULT_RPC_TIMEOUT,
+    GenerateBlocks, GenerateBlocksRequest, GetInfo, Hash, OutputDistribution, OutputEntry,
+    PoolTransaction, RpcClient, RpcError, TransactionEntry, Transactions,
 };
 pub use tor_net::{
     ArtiAuthority, ArtiFallbackCache, ArtiNetwork, OnionService, TorClient, TorNetError,
     TorNetwork, TorNetworkBuilder,
+};
+pub use wallet_rpc::{
+    Balance, DEFAULT_WALLET_RPC_PATH, DEFAULT_WALLET_START_TIMEOUT, DEFAULT_WALLET_STOP_TIMEOUT,
+    Destination, NewAccount, Refresh, RestoredWallet, Sweep, SweepAllRequest, TEST_WALLET_SEED,
+    Transfer, TransferRequest, WALLET_LOG_FILE_NAME, WALLET_OWN_LOG_FILE_NAME, WALLET_RPC_ENV,
+    WalletRpc, WalletRpcBuilder, WalletRpcError,
 };
 
 /// Primary address of the wallet Monero's own functional tests use (restored from a known

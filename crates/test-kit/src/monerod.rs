@@ -6,6 +6,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -54,7 +55,7 @@ const LOG_ERROR_LINES: usize = 10;
 const LOG_READ_LIMIT: u64 = 256 * 1024;
 
 /// What monerod prints when a port it was told to bind is taken.
-const BIND_FAILURE_MARKER: &str = "Failed to bind";
+pub(crate) const BIND_FAILURE_MARKER: &str = "Failed to bind";
 
 /// Grace for the node to take a helper's handshake once the helper has caught up with it,
 /// before the helper is restarted to handshake again (see [`Monerod::make_synchronized`]).
@@ -152,6 +153,8 @@ pub struct MonerodBuilder {
     exclusive_node: Option<SocketAddr>,
     extra_args: Vec<OsString>,
     kept_data_dir: Option<PathBuf>,
+    /// A temporary data dir holding a chain to keep, deleted with the last `Monerod` using it.
+    owned_chain_dir: Option<Arc<tempfile::TempDir>>,
     log_level: Option<String>,
     start_timeout: Duration,
     stop_timeout: Duration,
@@ -169,6 +172,7 @@ impl Default for MonerodBuilder {
             exclusive_node: None,
             extra_args: Vec::new(),
             kept_data_dir: None,
+            owned_chain_dir: None,
             log_level: None,
             start_timeout: DEFAULT_START_TIMEOUT,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
@@ -228,6 +232,22 @@ impl MonerodBuilder {
     /// monerod writes to it.
     pub fn keep_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.kept_data_dir = Some(dir.into());
+        self
+    }
+
+    /// Use the temporary dir `dir` as the data dir and keep the chain it holds
+    /// (`--keep-fakechain`), like [`MonerodBuilder::keep_data_dir`], but delete the dir when the
+    /// [`Monerod`] is dropped (unless `UMBRA_TEST_KIT_KEEP_DIRS` is set). For a private copy of
+    /// a cached chain, such as [`ChainFixture::start_monerod`](crate::ChainFixture::start_monerod)
+    /// makes.
+    pub fn keep_chain_in_temp_dir(mut self, dir: tempfile::TempDir) -> Self {
+        let mut dir = dir;
+        if keep_dirs_requested() {
+            tracing::info!(dir = %dir.path().display(), "{KEEP_DIRS_ENV} set: keeping the monerod data dir");
+            dir.disable_cleanup(true);
+        }
+        self.kept_data_dir = None;
+        self.owned_chain_dir = Some(Arc::new(dir));
         self
     }
 
@@ -377,21 +397,13 @@ impl MonerodBuilder {
     }
 
     fn resolve_binary(&self) -> PathBuf {
-        if let Some(binary) = &self.binary {
-            return binary.clone();
-        }
-        if let Some(binary) = std::env::var_os(MONEROD_ENV).filter(|b| !b.is_empty()) {
-            return PathBuf::from(binary);
-        }
-        let default = Path::new(DEFAULT_MONEROD_PATH);
-        if default.exists() {
-            default.to_path_buf()
-        } else {
-            PathBuf::from("monerod")
-        }
+        resolve_monerod_binary(self.binary.as_deref())
     }
 
     fn prepare_data_dir(&self) -> Result<DataDir, MonerodError> {
+        if let Some(dir) = &self.owned_chain_dir {
+            return Ok(DataDir::Shared(Arc::clone(dir)));
+        }
         if let Some(dir) = &self.kept_data_dir {
             fs::create_dir_all(dir).map_err(|source| MonerodError::DataDir {
                 path: dir.clone(),
@@ -406,7 +418,7 @@ impl MonerodBuilder {
                 path: PathBuf::new(),
                 source,
             })?;
-        if std::env::var_os(KEEP_DIRS_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
+        if keep_dirs_requested() {
             tracing::info!(dir = %dir.path().display(), "{KEEP_DIRS_ENV} set: keeping the monerod data dir");
             dir.disable_cleanup(true);
         }
@@ -424,7 +436,7 @@ impl MonerodBuilder {
         let mut args: Vec<OsString> = Vec::with_capacity(32 + self.extra_args.len());
         let mut push = |a: &dyn AsRef<OsStr>| args.push(a.as_ref().to_owned());
         push(&"--regtest");
-        if self.kept_data_dir.is_some() {
+        if self.kept_data_dir.is_some() || self.owned_chain_dir.is_some() {
             push(&"--keep-fakechain");
         }
         push(&"--fixed-difficulty");
@@ -460,11 +472,13 @@ impl MonerodBuilder {
     }
 }
 
-/// A data dir: a temporary one deleted on drop, or one the caller keeps.
+/// A data dir: a temporary one deleted on drop, one the caller keeps, or a temporary one
+/// holding a chain (deleted when the last user drops it).
 #[derive(Debug)]
 enum DataDir {
     Temp(tempfile::TempDir),
     Kept(PathBuf),
+    Shared(Arc<tempfile::TempDir>),
 }
 
 impl DataDir {
@@ -472,7 +486,30 @@ impl DataDir {
         match self {
             Self::Temp(dir) => dir.path(),
             Self::Kept(dir) => dir,
+            Self::Shared(dir) => dir.path(),
         }
+    }
+}
+
+/// Whether [`KEEP_DIRS_ENV`] asks to keep temporary dirs.
+pub(crate) fn keep_dirs_requested() -> bool {
+    std::env::var_os(KEEP_DIRS_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The monerod binary to run: `explicit`, else `$UMBRA_MONEROD`, else
+/// [`DEFAULT_MONEROD_PATH`] if it exists, else `monerod` from `PATH`.
+pub(crate) fn resolve_monerod_binary(explicit: Option<&Path>) -> PathBuf {
+    if let Some(binary) = explicit {
+        return binary.to_path_buf();
+    }
+    if let Some(binary) = std::env::var_os(MONEROD_ENV).filter(|b| !b.is_empty()) {
+        return PathBuf::from(binary);
+    }
+    let default = Path::new(DEFAULT_MONEROD_PATH);
+    if default.exists() {
+        default.to_path_buf()
+    } else {
+        PathBuf::from("monerod")
     }
 }
 
@@ -584,16 +621,21 @@ fn open_log(
     binary: &Path,
     args: &[OsString],
 ) -> Result<(File, File, u64), MonerodError> {
-    let err = |source| MonerodError::LogFile {
+    open_attempt_log(path, attempt, binary, args).map_err(|source| MonerodError::LogFile {
         path: path.to_path_buf(),
         source,
-    };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(err)?;
-    let offset = file.seek(SeekFrom::End(0)).map_err(err)?;
+    })
+}
+
+/// [`open_log`] with a plain I/O error (shared with the wallet RPC starter).
+pub(crate) fn open_attempt_log(
+    path: &Path,
+    attempt: u32,
+    binary: &Path,
+    args: &[OsString],
+) -> io::Result<(File, File, u64)> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let offset = file.seek(SeekFrom::End(0))?;
     let mut line = format!(
         "=== umbra-test-kit: start attempt {attempt}: {}",
         binary.display()
@@ -603,14 +645,14 @@ fn open_log(
         line.push_str(&arg.to_string_lossy());
     }
     line.push('\n');
-    file.write_all(line.as_bytes()).map_err(err)?;
-    let stderr = file.try_clone().map_err(err)?;
+    file.write_all(line.as_bytes())?;
+    let stderr = file.try_clone()?;
     Ok((file, stderr, offset))
 }
 
 /// Up to [`LOG_READ_LIMIT`] bytes of the log from `offset`, colours stripped; empty if the
 /// log cannot be read.
-fn read_from(path: &Path, offset: u64) -> String {
+pub(crate) fn read_from(path: &Path, offset: u64) -> String {
     let read = || -> io::Result<String> {
         let mut file = File::open(path)?;
         file.seek(SeekFrom::Start(offset))?;
@@ -622,7 +664,7 @@ fn read_from(path: &Path, offset: u64) -> String {
 }
 
 /// The last `lines` lines of the log, colours stripped.
-fn read_tail(path: &Path, lines: usize) -> io::Result<String> {
+pub(crate) fn read_tail(path: &Path, lines: usize) -> io::Result<String> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     file.seek(SeekFrom::Start(len.saturating_sub(LOG_READ_LIMIT)))?;
@@ -641,7 +683,7 @@ fn last_lines(text: &str, lines: usize) -> String {
 /// What an error message quotes: the attempt's error lines (monerod prints "Failed to parse
 /// arguments" first and then its whole usage text, so the tail alone would miss it), then
 /// the tail of the log.
-fn log_excerpt(path: &Path, attempt_log: &str) -> String {
+pub(crate) fn log_excerpt(path: &Path, attempt_log: &str) -> String {
     let errors: Vec<&str> = attempt_log
         .lines()
         .filter(|line| is_error_line(line))
@@ -674,7 +716,7 @@ fn is_error_line(line: &str) -> bool {
 }
 
 /// Removes ANSI escape sequences (`ESC [ ... letter`), which monerod writes even to a file.
-fn strip_ansi(text: &str) -> String {
+pub(crate) fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

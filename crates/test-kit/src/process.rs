@@ -1,10 +1,12 @@
 //! The few operating-system calls the kit needs: spawning a child that dies with the test
-//! process, and sending signals to that child by its pid.
+//! process, sending signals to that child by its pid, and locking a file (`flock`).
 //!
 //! This is the only module of the crate that uses `unsafe`; every block says why it is sound.
 #![allow(unsafe_code)]
 
+use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::OnceLock;
 use std::sync::mpsc;
@@ -61,6 +63,28 @@ pub(crate) fn terminate(pid: u32) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// Tries to take an exclusive `flock` on `file` without blocking: `Ok(true)` when taken,
+/// `Ok(false)` when another open file description holds it (another process, or another
+/// `open` of the same file in this process).
+///
+/// The lock lives as long as the file stays open; closing it (dropping the [`File`]) releases
+/// it, also when the process dies. Files opened by std are close-on-exec, so children do not
+/// inherit the lock.
+pub(crate) fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    let fd = file.as_raw_fd();
+    // SAFETY: `flock` has no memory-safety preconditions: it takes a file descriptor, which
+    // stays valid for the call because `file` is borrowed, and integer flags.
+    let rc = unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        Some(code) if code == libc::EWOULDBLOCK || code == libc::EINTR => Ok(false),
+        _ => Err(error),
     }
 }
 
@@ -193,6 +217,18 @@ fn set_parent_death_signal(_command: &mut Command) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_lock_excludes_a_second_open_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let first = File::create(&path).unwrap();
+        let second = File::open(&path).unwrap();
+        assert!(try_lock_exclusive(&first).unwrap());
+        assert!(!try_lock_exclusive(&second).unwrap());
+        drop(first);
+        assert!(try_lock_exclusive(&second).unwrap());
+    }
 
     #[test]
     fn own_process_exists_and_absurd_pid_does_not() {

@@ -124,9 +124,14 @@ impl RpcError {
 /// ```
 #[derive(Clone)]
 pub struct RpcClient {
+    /// `http://127.0.0.1:R`, for the endpoints beside `/json_rpc`.
+    base: String,
     url: String,
     agent: ureq::Agent,
     timeout: Duration,
+    /// Whether a JSON-RPC `result` must carry `status: "OK"` (monerod's answers do,
+    /// monero-wallet-rpc's do not).
+    check_status: bool,
 }
 
 impl fmt::Debug for RpcClient {
@@ -156,10 +161,20 @@ impl RpcClient {
             .build()
             .new_agent();
         Self {
+            base: format!("http://{addr}"),
             url: format!("http://{addr}/json_rpc"),
             agent,
             timeout,
+            check_status: true,
         }
+    }
+
+    /// The same client for a server whose JSON-RPC answers carry no `status` field
+    /// (monero-wallet-rpc): `result` is decoded as it is, errors still come from the `error`
+    /// object.
+    pub(crate) fn without_status_check(mut self) -> Self {
+        self.check_status = false;
+        self
     }
 
     /// The JSON-RPC endpoint, `http://127.0.0.1:R/json_rpc`.
@@ -198,22 +213,47 @@ impl RpcClient {
             method,
             params,
         };
-        tracing::debug!(url = %self.url, method, "monerod RPC call");
+        let body = self.post(&self.url, method, &request, timeout)?;
+        decode_response(method, &body, self.check_status)
+    }
+
+    /// Calls one of monerod's plain JSON endpoints beside `/json_rpc` (`path` such as
+    /// `"get_transactions"` or `"get_outs"`): `params` is the whole request body, and the
+    /// answer is the whole response body, which must carry `status: "OK"`.
+    pub fn call_endpoint<P, R>(&self, path: &str, params: &P) -> Result<R, RpcError>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
+        let body = self.post(&url, path, params, self.timeout)?;
+        decode_plain(path, &body)
+    }
+
+    /// POSTs `body` as JSON to `url` and returns the response body of an HTTP 200 answer.
+    fn post<B: Serialize + ?Sized>(
+        &self,
+        url: &str,
+        method: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<String, RpcError> {
+        tracing::debug!(url, method, "RPC call");
         let http = |source: ureq::Error| RpcError::Http {
             method: method.to_owned(),
-            url: self.url.clone(),
+            url: url.to_owned(),
             source: Box::new(source),
         };
         let mut response = self
             .agent
-            .post(&self.url)
+            .post(url)
             .config()
             .timeout_global(Some(timeout))
             .build()
-            .send_json(&request)
+            .send_json(body)
             .map_err(http)?;
         let status = response.status().as_u16();
-        let body = response
+        let text = response
             .body_mut()
             .with_config()
             .limit(MAX_RESPONSE_BYTES)
@@ -222,12 +262,12 @@ impl RpcClient {
         if status != 200 {
             return Err(RpcError::HttpStatus {
                 method: method.to_owned(),
-                url: self.url.clone(),
+                url: url.to_owned(),
                 status,
-                body: excerpt(&body),
+                body: excerpt(&text),
             });
         }
-        decode_response(method, &body)
+        Ok(text)
     }
 
     /// `get_info`: height, top block, difficulty, sync state, connections.
@@ -321,6 +361,106 @@ impl RpcClient {
         .map(|r| r.headers)
     }
 
+    /// `get_block_headers_range` with `fill_pow_hash`: the headers of `start_height..=end_height`
+    /// with [`BlockHeader::pow_hash`] filled in (monerod computes one RandomX hash per block,
+    /// so ask for a few hundred blocks at a time).
+    pub fn get_block_headers_range_with_pow(
+        &self,
+        start_height: u64,
+        end_height: u64,
+    ) -> Result<Vec<BlockHeader>, RpcError> {
+        self.call::<_, HeadersResult>(
+            "get_block_headers_range",
+            &RangePowParam {
+                start_height,
+                end_height,
+                fill_pow_hash: true,
+            },
+        )
+        .map(|r| r.headers)
+    }
+
+    /// `/get_transactions` (a plain endpoint, not JSON-RPC): the full (unpruned) transactions
+    /// with these hashes, each with monerod's JSON rendering and its outputs' global indices.
+    /// Works for coinbase transactions too. Hashes monerod does not know come back in
+    /// [`Transactions::missed_tx`].
+    pub fn get_transactions(&self, hashes: &[Hash]) -> Result<Transactions, RpcError> {
+        self.call_endpoint(
+            "get_transactions",
+            &GetTransactionsParam {
+                txs_hashes: hashes.iter().map(hex::encode).collect(),
+                decode_as_json: true,
+                prune: false,
+            },
+        )
+    }
+
+    /// `/get_outs` (a plain endpoint): the RingCT outputs (amount 0) with these global indices,
+    /// with the hash of the transaction that created each.
+    pub fn get_outs(&self, indices: &[u64]) -> Result<Vec<OutputEntry>, RpcError> {
+        self.call_endpoint::<_, GetOutsResult>(
+            "get_outs",
+            &GetOutsParam {
+                outputs: indices
+                    .iter()
+                    .map(|&index| GetOutsIndex { amount: 0, index })
+                    .collect(),
+                get_txid: true,
+            },
+        )
+        .map(|r| r.outs)
+    }
+
+    /// `get_output_distribution` for RingCT outputs (amount 0), cumulative, from
+    /// `from_height` to the top: entry `i` is the number of RingCT outputs in blocks up to and
+    /// including height `start_height + i`.
+    pub fn get_rct_output_distribution(
+        &self,
+        from_height: u64,
+    ) -> Result<OutputDistribution, RpcError> {
+        let result: DistributionsResult = self.call(
+            "get_output_distribution",
+            &DistributionParam {
+                amounts: [0],
+                from_height,
+                cumulative: true,
+                binary: false,
+            },
+        )?;
+        result
+            .distributions
+            .into_iter()
+            .next()
+            .ok_or_else(|| RpcError::Status {
+                method: "get_output_distribution".to_owned(),
+                status: "no distribution for amount 0".to_owned(),
+            })
+    }
+
+    /// `/get_transaction_pool` (a plain endpoint): the transactions in the pool, with whether
+    /// each has been relayed.
+    pub fn get_transaction_pool(&self) -> Result<Vec<PoolTransaction>, RpcError> {
+        self.call_endpoint::<_, PoolResult>("get_transaction_pool", &Empty {})
+            .map(|r| r.transactions)
+    }
+
+    /// `get_coinbase_tx_sum`: coins emitted and fees paid in the blocks
+    /// `height..height + count`.
+    pub fn get_coinbase_tx_sum(&self, height: u64, count: u64) -> Result<CoinbaseTxSum, RpcError> {
+        self.call("get_coinbase_tx_sum", &CountParam { height, count })
+    }
+
+    /// `get_block_template` for a block paying `wallet_address`: its height and RandomX seed.
+    pub fn get_block_template(&self, wallet_address: &str) -> Result<BlockTemplate, RpcError> {
+        self.call(
+            "get_block_template",
+            &TemplateParam {
+                wallet_address,
+                reserve_size: 0,
+            },
+        )
+    }
+
     /// Runs `f` with a clone of this client on tokio's blocking pool and awaits it, so async
     /// tests can call the blocking methods without stalling the runtime:
     /// `rpc.run_blocking(|rpc| rpc.get_info()).await`.
@@ -339,8 +479,13 @@ impl RpcClient {
     }
 }
 
-/// Decodes a JSON-RPC response body: `error` object, then `result.status`, then `result`.
-fn decode_response<R: DeserializeOwned>(method: &str, body: &str) -> Result<R, RpcError> {
+/// Decodes a JSON-RPC response body: `error` object, then `result.status` (when
+/// `check_status`), then `result`.
+fn decode_response<R: DeserializeOwned>(
+    method: &str,
+    body: &str,
+    check_status: bool,
+) -> Result<R, RpcError> {
     let decode = |source| RpcError::Decode {
         method: method.to_owned(),
         source,
@@ -355,6 +500,35 @@ fn decode_response<R: DeserializeOwned>(method: &str, body: &str) -> Result<R, R
         });
     }
     let result = envelope.result.unwrap_or(serde_json::Value::Null);
+    if !check_status {
+        return serde_json::from_value(result).map_err(decode);
+    }
+    check_result_status(method, body, result)
+}
+
+/// Decodes the body of a plain endpoint (`/get_transactions`, ...): the object itself carries
+/// the `status`.
+fn decode_plain<R: DeserializeOwned>(method: &str, body: &str) -> Result<R, RpcError> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|source| RpcError::Decode {
+            method: method.to_owned(),
+            source,
+            body: excerpt(body),
+        })?;
+    check_result_status(method, body, value)
+}
+
+/// Checks `result.status` and decodes `result`.
+fn check_result_status<R: DeserializeOwned>(
+    method: &str,
+    body: &str,
+    result: serde_json::Value,
+) -> Result<R, RpcError> {
+    let decode = |source| RpcError::Decode {
+        method: method.to_owned(),
+        source,
+        body: excerpt(body),
+    };
     let status = result
         .get("status")
         .and_then(serde_json::Value::as_str)
@@ -419,6 +593,70 @@ struct HashParam {
 struct RangeParam {
     start_height: u64,
     end_height: u64,
+}
+
+#[derive(Serialize)]
+struct RangePowParam {
+    start_height: u64,
+    end_height: u64,
+    fill_pow_hash: bool,
+}
+
+#[derive(Serialize)]
+struct GetTransactionsParam {
+    txs_hashes: Vec<String>,
+    decode_as_json: bool,
+    prune: bool,
+}
+
+#[derive(Serialize)]
+struct GetOutsIndex {
+    amount: u64,
+    index: u64,
+}
+
+#[derive(Serialize)]
+struct GetOutsParam {
+    outputs: Vec<GetOutsIndex>,
+    get_txid: bool,
+}
+
+#[derive(Deserialize)]
+struct GetOutsResult {
+    #[serde(default)]
+    outs: Vec<OutputEntry>,
+}
+
+#[derive(Serialize)]
+struct DistributionParam {
+    amounts: [u64; 1],
+    from_height: u64,
+    cumulative: bool,
+    binary: bool,
+}
+
+#[derive(Deserialize)]
+struct DistributionsResult {
+    #[serde(default)]
+    distributions: Vec<OutputDistribution>,
+}
+
+#[derive(Deserialize)]
+struct PoolResult {
+    #[serde(default)]
+    transactions: Vec<PoolTransaction>,
+}
+
+#[derive(Serialize)]
+struct CountParam {
+    height: u64,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct TemplateParam<'a> {
+    wallet_address: &'a str,
+    reserve_size: u64,
 }
 
 #[derive(Deserialize)]
@@ -498,7 +736,8 @@ pub struct GetInfo {
     pub white_peerlist_size: u64,
     /// Size of the gray peer list.
     pub grey_peerlist_size: u64,
-    /// Number of transactions in the chain (coinbase included).
+    /// Number of transactions in the chain, coinbase transactions excluded (monerod
+    /// subtracts the height).
     pub tx_count: u64,
     /// Number of transactions in the pool.
     pub tx_pool_size: u64,
@@ -666,6 +905,172 @@ impl Block {
     }
 }
 
+/// The answer to `/get_transactions`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Transactions {
+    /// The transactions found, in the order asked for.
+    #[serde(default)]
+    pub txs: Vec<TransactionEntry>,
+    /// Hashes monerod does not know (empty when it found them all; monerod then omits it).
+    #[serde(default, deserialize_with = "de_hashes")]
+    pub missed_tx: Vec<Hash>,
+}
+
+/// One transaction in a `/get_transactions` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct TransactionEntry {
+    /// Its hash.
+    #[serde(deserialize_with = "de_hash")]
+    pub tx_hash: Hash,
+    /// The whole transaction. monerod leaves it empty for a coinbase transaction and gives it
+    /// in [`TransactionEntry::pruned_as_hex`] instead; see [`TransactionEntry::blob`].
+    #[serde(default, deserialize_with = "de_hex_bytes")]
+    pub as_hex: Vec<u8>,
+    /// The pruned part (prefix and RingCT base), when monerod splits the transaction.
+    #[serde(default, deserialize_with = "de_hex_bytes")]
+    pub pruned_as_hex: Vec<u8>,
+    /// The prunable part (range proofs, ring signatures), when monerod splits the transaction.
+    #[serde(default, deserialize_with = "de_hex_bytes")]
+    pub prunable_as_hex: Vec<u8>,
+    /// monerod's JSON rendering of the transaction (see [`TransactionEntry::json_value`]).
+    #[serde(default)]
+    pub as_json: String,
+    /// Height of the block holding it (meaningless while [`TransactionEntry::in_pool`]).
+    #[serde(default)]
+    pub block_height: u64,
+    /// Timestamp of the block holding it.
+    #[serde(default)]
+    pub block_timestamp: u64,
+    /// Whether it is in the pool rather than in a block.
+    #[serde(default)]
+    pub in_pool: bool,
+    /// Global indices of its outputs (in the index space of each output's amount; 0 for
+    /// RingCT outputs).
+    #[serde(default)]
+    pub output_indices: Vec<u64>,
+}
+
+impl TransactionEntry {
+    /// The whole serialised transaction: [`TransactionEntry::as_hex`], or the pruned and
+    /// prunable parts joined when monerod sent them split.
+    pub fn blob(&self) -> Vec<u8> {
+        if !self.as_hex.is_empty() {
+            return self.as_hex.clone();
+        }
+        let mut blob = self.pruned_as_hex.clone();
+        blob.extend_from_slice(&self.prunable_as_hex);
+        blob
+    }
+
+    /// Parses [`TransactionEntry::as_json`].
+    pub fn json_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(&self.as_json)
+    }
+}
+
+/// One transaction in a `/get_transaction_pool` answer (the fields the kit uses).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct PoolTransaction {
+    /// Its hash.
+    #[serde(deserialize_with = "de_hash")]
+    pub id_hash: Hash,
+    /// Whether monerod has relayed it (Dandelion++ stem or fluff). monerod 0.18 leaves a
+    /// transaction it got over RPC out of block templates until then, even when the relay
+    /// fails for want of peers.
+    #[serde(default)]
+    pub relayed: bool,
+    /// Its weight.
+    #[serde(default)]
+    pub weight: u64,
+    /// Its fee.
+    #[serde(default)]
+    pub fee: u64,
+}
+
+/// One output in a `/get_outs` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct OutputEntry {
+    /// Height of the block that created it.
+    pub height: u64,
+    /// Its one-time public key.
+    #[serde(deserialize_with = "de_hash")]
+    pub key: Hash,
+    /// Its amount commitment (for a coinbase output, the commitment to the clear amount with
+    /// mask 1).
+    #[serde(deserialize_with = "de_hash")]
+    pub mask: Hash,
+    /// Hash of the transaction that created it.
+    #[serde(deserialize_with = "de_hash")]
+    pub txid: Hash,
+    /// Whether it may be spent on top of the current chain (its unlock time has passed and it
+    /// is at least 10 blocks deep).
+    pub unlocked: bool,
+}
+
+/// The answer to `get_output_distribution` for one amount.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct OutputDistribution {
+    /// The amount (0 for RingCT outputs).
+    pub amount: u64,
+    /// Height of the first entry.
+    pub start_height: u64,
+    /// Outputs before `start_height` (added to every cumulative entry).
+    pub base: u64,
+    /// One entry per block from `start_height`: the cumulative number of outputs up to and
+    /// including that block.
+    pub distribution: Vec<u64>,
+}
+
+/// The answer to `get_coinbase_tx_sum`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct CoinbaseTxSum {
+    /// Low 64 bits of the coins the blocks created (coinbase outputs minus the fees they
+    /// collected).
+    pub emission_amount: u64,
+    /// High 64 bits of the emission.
+    #[serde(default)]
+    pub emission_amount_top64: u64,
+    /// Low 64 bits of the fees the blocks' transactions paid.
+    pub fee_amount: u64,
+    /// High 64 bits of the fees.
+    #[serde(default)]
+    pub fee_amount_top64: u64,
+}
+
+impl CoinbaseTxSum {
+    /// The emission as one 128-bit number.
+    pub fn emission_u128(&self) -> u128 {
+        wide(self.emission_amount, self.emission_amount_top64)
+    }
+
+    /// The fees as one 128-bit number.
+    pub fn fee_u128(&self) -> u128 {
+        wide(self.fee_amount, self.fee_amount_top64)
+    }
+}
+
+/// The answer to `get_block_template` (the fields the kit uses).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct BlockTemplate {
+    /// Height of the block to be mined.
+    pub height: u64,
+    /// Height of the block whose hash is the RandomX key for it.
+    pub seed_height: u64,
+    /// That block's hash.
+    #[serde(deserialize_with = "de_hash")]
+    pub seed_hash: Hash,
+    /// The serialised block template.
+    #[serde(deserialize_with = "de_hex_bytes")]
+    pub blocktemplate_blob: Vec<u8>,
+}
+
 fn parse_hash<E: serde::de::Error>(s: &str) -> Result<Hash, E> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(s, &mut out)
@@ -726,7 +1131,7 @@ mod tests {
     #[test]
     fn decodes_a_real_genesis_header() {
         let r: HeaderResult =
-            decode_response("get_block_header_by_height", GENESIS_HEADER).unwrap();
+            decode_response("get_block_header_by_height", GENESIS_HEADER, true).unwrap();
         let h = r.block_header;
         assert_eq!(h.height, 0);
         assert_eq!(hex::encode(h.hash), crate::GENESIS_HASH_HEX);
@@ -740,7 +1145,7 @@ mod tests {
     fn busy_status_is_a_typed_error() {
         let body =
             r#"{"id":"0","jsonrpc":"2.0","result":{"height":0,"status":"BUSY","untrusted":false}}"#;
-        let err = decode_response::<GenerateBlocks>("generateblocks", body).unwrap_err();
+        let err = decode_response::<GenerateBlocks>("generateblocks", body, true).unwrap_err();
         assert!(err.is_busy(), "{err}");
         assert!(err.to_string().contains("generateblocks"));
     }
@@ -749,7 +1154,7 @@ mod tests {
     fn rpc_error_object_names_method_code_and_message() {
         let body =
             r#"{"error":{"code":-32601,"message":"Method not found"},"id":"0","jsonrpc":"2.0"}"#;
-        let err = decode_response::<GetInfo>("no_such", body).unwrap_err();
+        let err = decode_response::<GetInfo>("no_such", body, true).unwrap_err();
         assert!(matches!(err, RpcError::Rpc { code: -32601, .. }));
         assert_eq!(
             err.to_string(),
@@ -760,9 +1165,9 @@ mod tests {
     #[test]
     fn other_status_and_garbage_are_errors() {
         let body = r#"{"result":{"status":"Failed"}}"#;
-        let err = decode_response::<GetInfo>("get_info", body).unwrap_err();
+        let err = decode_response::<GetInfo>("get_info", body, true).unwrap_err();
         assert!(matches!(err, RpcError::Status { ref status, .. } if status == "Failed"));
-        let err = decode_response::<GetInfo>("get_info", "<html>").unwrap_err();
+        let err = decode_response::<GetInfo>("get_info", "<html>", true).unwrap_err();
         assert!(matches!(err, RpcError::Decode { .. }), "{err}");
     }
 
