@@ -5,8 +5,8 @@
 //! recorded in `facts.json` (hashes, proof-of-work hashes, weights, long-term weights,
 //! difficulties, rewards, generated coins).
 //!
-//! Skipped, with a message, when no complete fixture is in `$UMBRA_FIXTURE_DIR` or
-//! `~/.cache/umbra-fixtures` (the fixture is built by the test kit; this crate only reads it).
+//! The fixture is cached in `$UMBRA_FIXTURE_DIR` (default `~/.cache/umbra-fixtures`); when
+//! it is missing, `ChainFixture::ensure` builds it first (about 12 minutes).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,7 +15,7 @@
     clippy::print_stdout
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use monero_oxide::transaction::Transaction;
@@ -25,27 +25,11 @@ use umbra_consensus::pow::{RandomXConfig, RandomXHasher};
 use umbra_consensus::weight::transaction_weight_with_blob_len;
 use umbra_consensus::{ChainConfig, ChainContext, PowCheck, verify_block_header_and_coinbase};
 
-/// The newest complete fixture dir, if any.
+/// The regtest chain fixture's dir (`umbra_test_kit::chain_fixture`).
 fn fixture_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("UMBRA_FIXTURE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/umbra-fixtures"))
-        })?;
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("regtest-chain-"))
-                && p.join("COMPLETE").is_file()
-                && p.join("facts.json").is_file()
-        })
-        .collect();
-    dirs.sort();
-    dirs.pop()
+    // Builds the fixture (monerod + monero-wallet-rpc, ~12 min) when it is not cached yet.
+    let fixture = umbra_test_kit::chain_fixture::ChainFixture::ensure().expect("the chain fixture");
+    Some(fixture.dir().to_path_buf())
 }
 
 fn hash32(v: &Value) -> [u8; 32] {

@@ -3,12 +3,13 @@
 //! real transactions broken in each way a bad block can be.
 //!
 //! The fixture is built by `umbra-test-kit`'s `ChainFixture` into
-//! `$UMBRA_FIXTURE_DIR` (default `~/.cache/umbra-fixtures`); these tests read its files
-//! (`facts.json`, `outputs.json`, `txs/<hash>.bin`) and skip, saying so, when it is absent.
+//! `$UMBRA_FIXTURE_DIR` (default `~/.cache/umbra-fixtures`), built first when it is missing
+//! (about 12 minutes); these tests read its files (`facts.json`, `outputs.json`,
+//! `txs/<hash>.bin`).
 
 use std::{
     collections::{HashMap, HashSet},
-    path::{Path, PathBuf},
+    path::PathBuf,
 };
 
 use monero_oxide::{ed25519::Scalar, ringct::RctPrunable, transaction::Transaction};
@@ -25,26 +26,11 @@ use crate::{
     },
 };
 
-/// The newest complete fixture dir, if one exists.
+/// The regtest chain fixture's dir (`umbra_test_kit::chain_fixture`).
 fn fixture_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("UMBRA_FIXTURE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/umbra-fixtures"))
-        })?;
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("regtest-chain-"))
-                && p.join("COMPLETE").is_file()
-                && p.join("facts.json").is_file()
-        })
-        .collect();
-    dirs.sort();
-    dirs.pop()
+    // Builds the fixture (monerod + monero-wallet-rpc, ~12 min) when it is not cached yet.
+    let fixture = umbra_test_kit::chain_fixture::ChainFixture::ensure().expect("the chain fixture");
+    Some(fixture.dir().to_path_buf())
 }
 
 fn hex32(v: &Value) -> [u8; 32] {
