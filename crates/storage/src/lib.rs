@@ -95,6 +95,7 @@ mod read;
 mod schema;
 mod service;
 mod storage;
+pub mod synthetic;
 mod types;
 mod write;
 
