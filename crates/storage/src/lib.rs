@@ -103,7 +103,7 @@ pub use backend::FileSize;
 #[doc(hidden)]
 pub use codec::fuzz_records;
 pub use config::{EngineKind, StorageConfig};
-pub use derive::zero_commit;
+pub use derive::{parse_block_blob, zero_commit};
 pub use error::{HexHash, StorageError};
 pub use read::{MAX_RANGE, Snapshot};
 pub use schema::SCHEMA_VERSION;
