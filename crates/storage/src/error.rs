@@ -72,6 +72,15 @@ pub enum StorageError {
         /// What the engine said.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The engine panicked during `op` (seen with damaged files); caught and turned into
+    /// this error. Reopen the database, or restore it.
+    #[error("the database engine panicked during {op} (a damaged file?): {message}")]
+    EnginePanicked {
+        /// What was being done.
+        op: &'static str,
+        /// The panic's message.
+        message: String,
+    },
     /// A stored record does not decode: the file is damaged or was written by something else.
     #[error("corrupt record in table {table} at key {key}: {what}")]
     Corrupt {

@@ -76,7 +76,7 @@
 //! // here, the empty chain's history and answer to a peer:
 //! assert!(storage.read(|chain| chain.short_chain_history())?.is_empty());
 //! assert_eq!(storage.read(|chain| chain.chain_supplement(&[[0; 32]], 100))?, None);
-//! # Ok::<(), umbra_storage::StorageError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Layouts

@@ -80,7 +80,7 @@ impl Storage {
     /// # let storage = umbra_storage::Storage::open(&umbra_storage::StorageConfig::new(dir.path()))?;
     /// let (height, top) = storage.read(|chain| Ok((chain.chain_height()?, chain.top()?)))?;
     /// assert_eq!((height, top), (0, None));
-    /// # Ok::<(), umbra_storage::StorageError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read<R>(
         &self,

@@ -70,7 +70,9 @@ fn truncated_and_bit_flipped_redb_files_fail_without_panic() {
         let len = fs::metadata(&file).unwrap().len();
         let f = fs::OpenOptions::new().write(true).open(&file).unwrap();
         f.set_len(len * cut / 4).unwrap();
-        outcomes.push(open_and_check(&dir, EngineKind::Redb).map_err(|e| e.to_string()));
+        let outcome = open_and_check(&dir, EngineKind::Redb);
+        assert!(outcome.is_err(), "a file cut to {cut}/4 opened");
+        outcomes.push(outcome.map_err(|e| e.to_string()));
     }
     for seed in 0..6u64 {
         let dir = small_db(EngineKind::Redb);
@@ -157,18 +159,55 @@ mod lmdb {
     }
 
     #[test]
-    fn junk_and_damaged_lmdb_files_fail_without_panic() {
+    fn a_junk_lmdb_file_is_refused_with_an_open_error() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("chain-lmdb")).unwrap();
         fs::write(dir.path().join("chain-lmdb/data.mdb"), b"not lmdb at all".repeat(1000)).unwrap();
         let err = Storage::open(&common::config(&dir, EngineKind::Lmdb)).unwrap_err();
         assert!(matches!(err, StorageError::Open { .. }), "{err}");
+    }
+
+    const TRUNCATED_CHILD: &str = "UMBRA_STORAGE_TRUNCATED_LMDB_DIR";
+
+    /// Run by `a_truncated_lmdb_file_kills_the_process_with_sigbus` in a child process.
+    #[test]
+    fn truncated_lmdb_child() {
+        let Ok(dir) = std::env::var(TRUNCATED_CHILD) else { return };
+        let mut config = umbra_storage::StorageConfig::new(dir).with_engine(EngineKind::Lmdb);
+        config.lmdb_map_size = 1 << 30;
+        let outcome = Storage::open(&config).and_then(|db| db.check_integrity());
+        // Reached only if LMDB did not touch a page past the end of the file.
+        std::process::exit(if outcome.is_err() { 3 } else { 4 });
+    }
+
+    /// Documents an LMDB hazard (one reason redb is the default): LMDB maps the file, so a
+    /// data file cut short (a failing disk, a bad copy) makes the first read of a missing
+    /// page a SIGBUS that kills the process, where redb returns an error.
+    #[test]
+    fn a_truncated_lmdb_file_kills_the_process_with_sigbus() {
+        use std::os::unix::process::ExitStatusExt;
 
         let dir = small_db(EngineKind::Lmdb);
         let file = dir.path().join("chain-lmdb/data.mdb");
         let len = fs::metadata(&file).unwrap().len();
         fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(len / 2).unwrap();
-        eprintln!("{:?}", open_and_check(&dir, EngineKind::Lmdb));
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "lmdb::truncated_lmdb_child", "--test-threads=1", "--quiet"])
+            .env(TRUNCATED_CHILD, dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        eprintln!("truncated LMDB file: child ended with {status:?}");
+        assert!(
+            status.signal() == Some(libc_sigbus()) || status.code() == Some(3),
+            "neither SIGBUS nor a clean error: {status:?}"
+        );
+    }
+
+    /// SIGBUS on Linux.
+    fn libc_sigbus() -> i32 {
+        7
     }
 
     #[test]
@@ -180,11 +219,17 @@ mod lmdb {
             // SAFETY: a fresh directory of this test, opened by nothing else.
             #[allow(unsafe_code)]
             let env = unsafe { heed::EnvOpenOptions::new().max_dbs(4).open(&path) }.unwrap();
-            let mut tx = env.write_txn().unwrap();
-            let db: heed::Database<heed::types::Bytes, heed::types::Bytes> =
-                env.create_database(&mut tx, Some("accounts")).unwrap();
-            db.put(&mut tx, b"k", b"v").unwrap();
-            tx.commit().unwrap();
+            let tx = env.write_txn().unwrap();
+            env.create_databases_and_commit(tx, |opener, tx| -> heed::Result<_> {
+                let db = opener
+                    .database_options()
+                    .types::<heed::types::Bytes, heed::types::Bytes>()
+                    .name("accounts")
+                    .create(tx)?;
+                db.put(tx, b"k", b"v")?;
+                Ok(heed::CommitOrAbort::<(), ()>::Commit(()))
+            })
+            .unwrap();
         }
         let err = Storage::open(&common::config(&dir, EngineKind::Lmdb)).unwrap_err();
         assert!(matches!(err, StorageError::NotAChainDatabase { .. }), "{err}");

@@ -196,7 +196,7 @@ fn a_block_that_does_not_fit_is_refused_and_leaves_nothing() {
 
         // A transaction stored already.
         let mut next = chain.clone();
-        let block = next.block_with(vec![spent_tx.clone()]);
+        let block = next.block_with(vec![spent_tx]);
         assert!(matches!(refused(&db, &block), StorageError::DuplicateTx { height: 3, .. }));
 
         // Transactions that are not the ones the block lists.
@@ -218,7 +218,7 @@ fn a_block_that_does_not_fit_is_refused_and_leaves_nothing() {
         // The same block twice.
         let block = chain.block(1);
         db.write_block(&block).unwrap();
-        let mut again = block.clone();
+        let mut again = block;
         again.height += 1;
         assert!(matches!(refused(&db, &again), StorageError::WrongHeight { .. } | StorageError::DoesNotConnect { .. }));
 

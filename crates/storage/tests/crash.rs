@@ -49,12 +49,12 @@ fn crash_child() {
         let top = db.read(|s| s.top_info()).unwrap();
         let (next, hash, cd) = top.map_or((0, [0; 32], 0), |t| (t.height + 1, t.hash, t.cumulative_difficulty));
         let mut chain = SyntheticChain::on_top_of(next ^ (op << 32), next, hash, cd);
-        if op % 7 == 0 && next > 4 {
+        if op.is_multiple_of(7) && next > 4 {
             let k = 1 + op % 3;
             writeln!(out, "begin pop {k}").unwrap();
             out.flush().unwrap();
             db.pop_blocks(k).unwrap();
-        } else if op % 3 == 0 {
+        } else if op.is_multiple_of(3) {
             let blocks: Vec<_> = (0..4).map(|_| chain.block(3)).collect();
             writeln!(out, "begin write 4").unwrap();
             out.flush().unwrap();

@@ -104,6 +104,19 @@ impl LmdbEngine {
                 .filter(|(_, db)| db.is_none())
                 .map(|(t, _)| t.name())
                 .collect();
+            // Named databases are keys of the unnamed one: an environment with none of ours
+            // is new only if it has no named database at all (else it is someone else's).
+            let unnamed: Option<Db<'_>> = opener.database_options().types::<Bytes, Bytes>().open(wtxn)?;
+            let empty = match unnamed {
+                Some(db) => db.is_empty(wtxn)?,
+                None => true,
+            };
+            if missing.len() == Table::ALL.len() && !empty {
+                return Ok(CommitOrAbort::Abort(StorageError::NotAChainDatabase {
+                    path: path.clone(),
+                    reason: "an LMDB environment with other databases".into(),
+                }));
+            }
             if missing.len() == Table::ALL.len() {
                 // A new environment: create everything and run `init` in this transaction.
                 let mut dbs = Vec::with_capacity(Table::ALL.len());

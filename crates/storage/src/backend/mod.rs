@@ -160,14 +160,14 @@ impl Engine {
         lmdb_map_size: usize,
         init: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StorageError>,
     ) -> Result<Engine, StorageError> {
-        match kind {
+        guarded("open", || match kind {
             EngineKind::Redb => {
                 let _ = lmdb_map_size;
                 redb::RedbEngine::open(dir, init).map(Engine::Redb)
             }
             #[cfg(feature = "lmdb")]
             EngineKind::Lmdb => lmdb::LmdbEngine::open(dir, lmdb_map_size, init).map(Engine::Lmdb),
-        }
+        })
     }
 
     /// The file (redb) or directory (LMDB) the engine keeps under `dir`.
@@ -193,11 +193,11 @@ impl Engine {
         &self,
         f: impl FnOnce(&dyn ReadTx) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
-        match self {
+        guarded("read", || match self {
             Engine::Redb(e) => e.read(f),
             #[cfg(feature = "lmdb")]
             Engine::Lmdb(e) => e.read(f),
-        }
+        })
     }
 
     /// Runs `f` in a write transaction: committed (durably) if `f` returns `Ok`, aborted
@@ -206,11 +206,11 @@ impl Engine {
         &self,
         f: impl FnOnce(&mut dyn WriteTx) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
-        match self {
+        guarded("write", || match self {
             Engine::Redb(e) => e.write(f),
             #[cfg(feature = "lmdb")]
             Engine::Lmdb(e) => e.write(f),
-        }
+        })
     }
 
     /// Size of the engine's data file.
@@ -223,6 +223,28 @@ impl Engine {
         let meta = std::fs::metadata(path).map_err(|e| StorageError::engine("file size", e))?;
         use std::os::unix::fs::MetadataExt;
         Ok(FileSize { apparent: meta.len(), allocated: meta.blocks().saturating_mul(512) })
+    }
+}
+
+/// Runs `f`, turning a panic inside it into [`StorageError::EnginePanicked`].
+///
+/// redb panics on some damaged files (a page index past the end of a bitmap, seen with
+/// bit-flipped files) instead of returning an error; a damaged local file must not take
+/// the node down with it. Nothing of a write that panicked is committed (the commit is
+/// the last step). The engine may refuse further use afterwards (a poisoned lock): those
+/// refusals are errors too.
+fn guarded<R>(op: &'static str, f: impl FnOnce() -> Result<R, StorageError>) -> Result<R, StorageError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            tracing::error!(op, %message, "the database engine panicked");
+            Err(StorageError::EnginePanicked { op, message })
+        }
     }
 }
 
