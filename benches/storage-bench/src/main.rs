@@ -57,6 +57,10 @@ struct Args {
     /// Seed of the synthetic chain and of the read patterns.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Rounds; each runs both engines, in alternating order, and the report gives each
+    /// figure's median over the rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 /// One engine's figures.
@@ -246,6 +250,34 @@ fn run(engine: EngineKind, w: &Workload, args: &Args, base: &std::path::Path) ->
     f
 }
 
+/// Each figure's median over the rounds.
+fn median(rounds: &[Figures]) -> Figures {
+    let m = |get: fn(&Figures) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(get).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let mu = |get: fn(&Figures) -> u64| {
+        let mut v: Vec<u64> = rounds.iter().map(get).collect();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    };
+    Figures {
+        sync_blocks_per_s: m(|f| f.sync_blocks_per_s),
+        sync_p50_ms: m(|f| f.sync_p50_ms),
+        sync_p99_ms: m(|f| f.sync_p99_ms),
+        batch_blocks_per_s: m(|f| f.batch_blocks_per_s),
+        ki_hit_per_s: m(|f| f.ki_hit_per_s),
+        ki_miss_per_s: m(|f| f.ki_miss_per_s),
+        ki_batch_per_s: m(|f| f.ki_batch_per_s),
+        ring_per_s: m(|f| f.ring_per_s),
+        tx_per_s: m(|f| f.tx_per_s),
+        infos_per_s: m(|f| f.infos_per_s),
+        file_apparent: mu(|f| f.file_apparent),
+        file_allocated: mu(|f| f.file_allocated),
+    }
+}
+
 fn main() {
     let args = Args::parse();
     let tmp;
@@ -269,16 +301,21 @@ fn main() {
         w.rct_outputs,
         w.blob_bytes as f64 / 1e6
     );
-    let engines = [EngineKind::Redb, EngineKind::Lmdb];
-    let mut results = Vec::new();
-    for engine in engines {
-        eprintln!("running {} ...", engine.name());
-        results.push(run(engine, &w, &args, &base));
+    let mut redb = Vec::new();
+    let mut lmdb = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        let order = if round % 2 == 0 {
+            [EngineKind::Redb, EngineKind::Lmdb]
+        } else {
+            [EngineKind::Lmdb, EngineKind::Redb]
+        };
+        for engine in order {
+            eprintln!("round {}: {} ...", round + 1, engine.name());
+            let figures = run(engine, &w, &args, &base);
+            if engine == EngineKind::Redb { redb.push(figures) } else { lmdb.push(figures) }
+        }
     }
-    let (r, l) = match results.as_slice() {
-        [r, l] => (r.clone(), l.clone()),
-        _ => fail("missing results"),
-    };
+    let (r, l) = (median(&redb), median(&lmdb));
 
     println!("| metric | redb | LMDB (heed) | redb / LMDB |");
     println!("|---|---:|---:|---:|");
@@ -298,7 +335,8 @@ fn main() {
     row("file size (apparent)", r.file_apparent as f64 / 1e6, l.file_apparent as f64 / 1e6, "MB");
     row("file size (allocated on disk)", r.file_allocated as f64 / 1e6, l.file_allocated as f64 / 1e6, "MB");
     println!(
-        "\nblobs stored: {:.1} MB ({} blocks, {} txs); file / blobs: redb {:.2}, LMDB {:.2} (allocated)",
+        "\nmedians of {} rounds; blobs stored: {:.1} MB ({} blocks, {} txs); file / blobs: redb {:.2}, LMDB {:.2} (allocated)",
+        args.rounds.max(1),
         w.blob_bytes as f64 / 1e6,
         w.blocks.len(),
         w.tx_hashes.len(),

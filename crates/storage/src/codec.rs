@@ -399,3 +399,87 @@ pub fn fuzz_records(data: &[u8]) {
     let _ = decode_u64_value(Table::AmountCounts, key, value);
     let _ = decode_hash(Table::TxIds, key, value);
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn hash() -> impl Strategy<Value = Hash> {
+        any::<[u8; 32]>()
+    }
+
+    prop_compose! {
+        fn block_info()(height in any::<u64>(), hash in hash(), timestamp in any::<u64>(),
+            cumulative_difficulty in any::<u128>(), weight in any::<u64>(), long_term_weight in any::<u64>(),
+            generated_coins in any::<u64>(), cumulative_generated_coins in any::<u64>(),
+            major_version in any::<u8>(), minor_version in any::<u8>(), cumulative_rct_outputs in any::<u64>(),
+            blob_size in any::<u64>(), first_tx_index in any::<u64>(), tx_count in any::<u64>()) -> BlockInfo {
+            BlockInfo { height, hash, timestamp, cumulative_difficulty, weight, long_term_weight, generated_coins,
+                cumulative_generated_coins, major_version, minor_version, cumulative_rct_outputs, blob_size,
+                first_tx_index, tx_count }
+        }
+    }
+
+    prop_compose! {
+        fn output(rct: bool)(key in hash(), commitment in hash(), unlock_time in any::<u64>(), height in any::<u64>(),
+            tx_index in any::<u64>(), is_coinbase in any::<bool>()) -> OutputInfo {
+            OutputInfo { key, commitment: rct.then_some(commitment), unlock_time, height, tx_index, is_coinbase }
+        }
+    }
+
+    prop_compose! {
+        fn alt_block()(hash in hash(), height in any::<u64>(), chain_id in hash(), prev in hash(),
+            timestamp in any::<u64>(), major_version in any::<u8>(), minor_version in any::<u8>(),
+            blob in prop::collection::vec(any::<u8>(), 0..300),
+            txs in prop::collection::vec((hash(), prop::collection::vec(any::<u8>(), 0..100)), 0..5),
+            weight in any::<u64>(), long_term_weight in any::<u64>(), cumulative_difficulty in any::<u128>(),
+            generated_coins in any::<u64>(), cumulative_generated_coins in any::<u64>()) -> AltBlock {
+            AltBlock { hash, height, chain_id, prev, timestamp, major_version, minor_version, blob,
+                txs: txs.into_iter().map(|(hash, blob)| TxBlob { hash, blob }).collect(),
+                weight, long_term_weight, cumulative_difficulty, generated_coins, cumulative_generated_coins }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn records_round_trip(info in block_info(), rct in output(true), pre in output(false), alt in alt_block(),
+            loc in (any::<u64>(), any::<u64>(), any::<u64>()), list in prop::collection::vec(any::<u64>(), 0..40)) {
+            let key = u64_key(info.height);
+            let bytes = encode_block_info(&info);
+            prop_assert_eq!(bytes.len(), BLOCK_INFO_LEN);
+            prop_assert_eq!(decode_block_info(&key, &bytes).unwrap(), info);
+            prop_assert_eq!(decode_output(Table::RctOutputs, &[], &encode_output(&rct)).unwrap(), rct);
+            prop_assert_eq!(decode_output(Table::PreRctOutputs, &[], &encode_output(&pre)).unwrap(), pre);
+            let encoded = encode_alt_block(&alt).unwrap();
+            prop_assert_eq!(decode_alt_block(&alt.hash, &encoded).unwrap(), alt);
+            let loc = TxLocation { tx_index: loc.0, height: loc.1, index_in_block: loc.2 };
+            prop_assert_eq!(decode_tx_location(&[], &encode_tx_location(&loc)).unwrap(), loc);
+            prop_assert_eq!(decode_u64s(Table::TxOutputs, &[], &encode_u64s(&list)).unwrap(), list);
+        }
+
+        #[test]
+        fn decoders_never_panic_and_what_decodes_re_encodes(data in prop::collection::vec(any::<u8>(), 0..600)) {
+            fuzz_records(&data);
+        }
+
+        #[test]
+        fn cut_records_are_errors(info in block_info(), alt in alt_block(), cut in 0usize..1000) {
+            let bytes = encode_block_info(&info);
+            let cut_at = cut % bytes.len();
+            prop_assert!(decode_block_info(&u64_key(1), &bytes[..cut_at]).is_err());
+            let bytes = encode_alt_block(&alt).unwrap();
+            let cut_at = cut % bytes.len();
+            prop_assert!(decode_alt_block(&alt.hash, &bytes[..cut_at]).is_err());
+        }
+    }
+
+    #[test]
+    fn keys_sort_numerically() {
+        assert!(u64_key(255) < u64_key(256));
+        assert!(amount_index_key(1, u64::MAX) < amount_index_key(2, 0));
+    }
+}
