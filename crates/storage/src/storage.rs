@@ -143,7 +143,12 @@ impl Storage {
     }
 
     /// Checks, in one snapshot, that the database is exactly a chain of complete blocks:
-    /// see [`crate::integrity`]. Reads everything: minutes on a large chain.
+    /// every block's metadata, hash entry and blob (parsing and hashing to its hash,
+    /// building on the block below); every transaction's blob (hashing to the hash its
+    /// block lists), location and output indices; every output stored as its transaction
+    /// says; every key image spent; and no table holding anything more (entry counts, the
+    /// per-amount counters, the alternative-chain index). Reads and hashes everything:
+    /// minutes on a large chain.
     pub fn check_integrity(&self) -> Result<IntegrityReport, StorageError> {
         self.read(crate::integrity::check)
     }
