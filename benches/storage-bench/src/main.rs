@@ -14,7 +14,14 @@
 //!   snapshot; 1,000 key images in one snapshot; a ring of 16 random RingCT outputs by
 //!   global index per snapshot; a transaction by hash; the whole chain's block metadata in
 //!   one range read;
-//! - **file size** after the sync write, against the bytes of blobs stored.
+//! - **file size** after the sync write, against the bytes of blobs stored;
+//! - **reopen after a crash**: a child process (this binary, `--crash-child`) writes the
+//!   chain and is killed with SIGKILL; the time to open the database again and read its
+//!   top (redb repairs a database that was not closed cleanly; LMDB needs nothing).
+//!
+//! redb runs twice: as configured by default, and with `redb_quick_repair` (two-phase
+//! commit and the allocator state saved at each commit; only the write and reopen figures
+//! are measured for it, reads are the same engine).
 //!
 //! ```sh
 //! cargo run --release -p umbra-storage-bench -- --blocks 2000 --txs 8 --dir /path/on/the/disk
@@ -36,7 +43,9 @@ use umbra_storage::{
 
 /// Command-line options.
 #[derive(Debug, Parser)]
-#[command(about = "umbra-storage on redb vs LMDB: sync writes, batched writes, random reads, file size")]
+#[command(
+    about = "umbra-storage on redb vs LMDB: sync writes, batched writes, random reads, file size"
+)]
 struct Args {
     /// Blocks in the chain.
     #[arg(long, default_value_t = 2000)]
@@ -61,6 +70,50 @@ struct Args {
     /// figure's median over the rounds.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Internal: write the chain into this directory, say so, and wait to be killed.
+    #[arg(long, hide = true)]
+    crash_child: Option<PathBuf>,
+    /// Internal: the engine of `--crash-child` (`redb`, `redb-qr`, `lmdb`).
+    #[arg(long, hide = true, default_value = "redb")]
+    child_engine: String,
+}
+
+/// An engine as configured for a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Redb,
+    RedbQuickRepair,
+    Lmdb,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Redb => "redb",
+            Variant::RedbQuickRepair => "redb-qr",
+            Variant::Lmdb => "lmdb",
+        }
+    }
+
+    fn from_name(name: &str) -> Variant {
+        match name {
+            "redb-qr" => Variant::RedbQuickRepair,
+            "lmdb" => Variant::Lmdb,
+            _ => Variant::Redb,
+        }
+    }
+
+    fn config(self, dir: &std::path::Path) -> StorageConfig {
+        let engine = if self == Variant::Lmdb {
+            EngineKind::Lmdb
+        } else {
+            EngineKind::Redb
+        };
+        let mut config = StorageConfig::new(dir).with_engine(engine);
+        config.lmdb_map_size = 64 << 30;
+        config.redb_quick_repair = self == Variant::RedbQuickRepair;
+        config
+    }
 }
 
 /// One engine's figures.
@@ -78,6 +131,7 @@ struct Figures {
     infos_per_s: f64,
     file_apparent: u64,
     file_allocated: u64,
+    reopen_ms: f64,
 }
 
 struct Workload {
@@ -97,7 +151,11 @@ fn workload(args: &Args) -> Workload {
     let mut rct_outputs = 0;
     let mut blob_bytes = 0;
     for height in 0..args.blocks {
-        let txs = if height == 0 { 0 } else { args.txs / 2 + rng.below(args.txs + 1) };
+        let txs = if height == 0 {
+            0
+        } else {
+            args.txs / 2 + rng.below(args.txs + 1)
+        };
         let block = chain.block(usize::try_from(txs).unwrap_or(0));
         blob_bytes += block.blob.len() as u64;
         rct_outputs += block.block.miner_transaction().prefix().outputs.len() as u64;
@@ -113,16 +171,83 @@ fn workload(args: &Args) -> Workload {
         }
         blocks.push(block);
     }
-    Workload { blocks, key_images, tx_hashes, rct_outputs, blob_bytes }
+    Workload {
+        blocks,
+        key_images,
+        tx_hashes,
+        rct_outputs,
+        blob_bytes,
+    }
 }
 
-fn open(dir: &std::path::Path, engine: EngineKind) -> Storage {
-    let mut config = StorageConfig::new(dir).with_engine(engine);
-    config.lmdb_map_size = 64 << 30;
-    match Storage::open(&config) {
+fn open(dir: &std::path::Path, variant: Variant) -> Storage {
+    match Storage::open(&variant.config(dir)) {
         Ok(s) => s,
-        Err(e) => fail(&format!("open {}: {e}", engine.name())),
+        Err(e) => fail(&format!("open {}: {e}", variant.name())),
     }
+}
+
+/// The child of the reopen test: writes the chain, says `written`, waits to be killed.
+fn crash_child(args: &Args, dir: &std::path::Path) -> ! {
+    use std::io::Write;
+    let w = workload(args);
+    let db = open(dir, Variant::from_name(&args.child_engine));
+    for chunk in w.blocks.chunks(100) {
+        if let Err(e) = db.write_blocks(chunk) {
+            fail(&format!("child write: {e}"));
+        }
+    }
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "written");
+    let _ = out.flush();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Runs the child, kills it once it has written everything, and times the reopen.
+fn reopen_after_kill(variant: Variant, args: &Args, base: &std::path::Path) -> f64 {
+    use std::io::BufRead;
+    let dir = base.join(format!("{}-crash", variant.name()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let exe = std::env::current_exe().unwrap_or_else(|e| fail(&format!("own path: {e}")));
+    let mut child = std::process::Command::new(exe)
+        .arg("--crash-child")
+        .arg(&dir)
+        .args(["--child-engine", variant.name()])
+        .args([
+            "--blocks",
+            &args.blocks.to_string(),
+            "--txs",
+            &args.txs.to_string(),
+            "--seed",
+            &args.seed.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| fail(&format!("spawn child: {e}")));
+    let said = child
+        .stdout
+        .take()
+        .map(|out| std::io::BufReader::new(out).lines().next());
+    if !matches!(said, Some(Some(Ok(ref line))) if line == "written") {
+        let _ = child.kill();
+        fail("the crash child did not finish writing");
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    let start = Instant::now();
+    let db = open(&dir, variant);
+    let top = db
+        .read(|s| s.top())
+        .unwrap_or_else(|e| fail(&format!("read after reopen: {e}")));
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if top.map(|(h, _)| h + 1) != Some(args.blocks) {
+        fail("the reopened database lost blocks");
+    }
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+    ms
 }
 
 fn fail(what: &str) -> ! {
@@ -134,11 +259,11 @@ fn per_second(count: u64, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 
-fn run(engine: EngineKind, w: &Workload, args: &Args, base: &std::path::Path) -> Figures {
+fn run(variant: Variant, w: &Workload, args: &Args, base: &std::path::Path) -> Figures {
     let mut f = Figures::default();
-    let dir = base.join(format!("{}-sync", engine.name()));
+    let dir = base.join(format!("{}-sync", variant.name()));
     let _ = std::fs::remove_dir_all(&dir);
-    let db = open(&dir, engine);
+    let db = open(&dir, variant);
 
     // Sync writes: one durable transaction per block.
     let mut latencies = Vec::with_capacity(w.blocks.len());
@@ -158,86 +283,104 @@ fn run(engine: EngineKind, w: &Workload, args: &Args, base: &std::path::Path) ->
     };
     f.sync_p50_ms = pick(50);
     f.sync_p99_ms = pick(99);
-    let size = db.file_size().unwrap_or_else(|e| fail(&format!("file size: {e}")));
+    let size = db
+        .file_size()
+        .unwrap_or_else(|e| fail(&format!("file size: {e}")));
     f.file_apparent = size.apparent;
     f.file_allocated = size.allocated;
+    let reads_too = variant != Variant::RedbQuickRepair;
 
     // Random reads.
-    let mut rng = Rng::new(args.seed ^ 0x4ead);
-    let reads = args.reads;
-    let pick_ki = |rng: &mut Rng| w.key_images.get(rng.below(w.key_images.len() as u64) as usize).copied().unwrap_or([0; 32]);
+    if reads_too {
+        let mut rng = Rng::new(args.seed ^ 0x4ead);
+        let reads = args.reads;
+        let pick_ki = |rng: &mut Rng| {
+            w.key_images
+                .get(rng.below(w.key_images.len() as u64) as usize)
+                .copied()
+                .unwrap_or([0; 32])
+        };
 
-    let start = Instant::now();
-    for _ in 0..reads {
-        let ki = pick_ki(&mut rng);
-        let spent = db.read(|s| s.key_image_spent(&ki)).unwrap_or(false);
-        if !spent {
-            fail("a spent key image reads as unspent");
+        let start = Instant::now();
+        for _ in 0..reads {
+            let ki = pick_ki(&mut rng);
+            let spent = db.read(|s| s.key_image_spent(&ki)).unwrap_or(false);
+            if !spent {
+                fail("a spent key image reads as unspent");
+            }
         }
-    }
-    f.ki_hit_per_s = per_second(reads, start.elapsed());
+        f.ki_hit_per_s = per_second(reads, start.elapsed());
 
-    let start = Instant::now();
-    for _ in 0..reads {
-        let ki = rng.hash();
-        if db.read(|s| s.key_image_spent(&ki)).unwrap_or(true) {
-            fail("a random key image reads as spent");
+        let start = Instant::now();
+        for _ in 0..reads {
+            let ki = rng.hash();
+            if db.read(|s| s.key_image_spent(&ki)).unwrap_or(true) {
+                fail("a random key image reads as spent");
+            }
         }
-    }
-    f.ki_miss_per_s = per_second(reads, start.elapsed());
+        f.ki_miss_per_s = per_second(reads, start.elapsed());
 
-    let start = Instant::now();
-    let mut done = 0;
-    while done < reads {
-        let batch: Vec<Hash> = (0..1000).map(|_| pick_ki(&mut rng)).collect();
-        let spent = db.read(|s| s.key_images_spent(&batch)).unwrap_or_default();
-        if spent.iter().any(|s| !s) || spent.len() != batch.len() {
-            fail("a batch of spent key images reads wrong");
+        let start = Instant::now();
+        let mut done = 0;
+        while done < reads {
+            let batch: Vec<Hash> = (0..1000).map(|_| pick_ki(&mut rng)).collect();
+            let spent = db.read(|s| s.key_images_spent(&batch)).unwrap_or_default();
+            if spent.iter().any(|s| !s) || spent.len() != batch.len() {
+                fail("a batch of spent key images reads wrong");
+            }
+            done += 1000;
         }
-        done += 1000;
-    }
-    f.ki_batch_per_s = per_second(done, start.elapsed());
+        f.ki_batch_per_s = per_second(done, start.elapsed());
 
-    let rings = (reads / 16).max(1);
-    let start = Instant::now();
-    for _ in 0..rings {
-        let ids: Vec<OutputId> = (0..16).map(|_| OutputId::rct(rng.below(w.rct_outputs))).collect();
-        let outs = db.read(|s| s.outputs(&ids)).unwrap_or_default();
-        if outs.iter().any(Option::is_none) || outs.len() != 16 {
-            fail("a ring member is missing");
+        let rings = (reads / 16).max(1);
+        let start = Instant::now();
+        for _ in 0..rings {
+            let ids: Vec<OutputId> = (0..16)
+                .map(|_| OutputId::rct(rng.below(w.rct_outputs)))
+                .collect();
+            let outs = db.read(|s| s.outputs(&ids)).unwrap_or_default();
+            if outs.iter().any(Option::is_none) || outs.len() != 16 {
+                fail("a ring member is missing");
+            }
         }
-    }
-    f.ring_per_s = per_second(rings * 16, start.elapsed());
+        f.ring_per_s = per_second(rings * 16, start.elapsed());
 
-    let txs = (reads / 10).max(1);
-    let start = Instant::now();
-    for _ in 0..txs {
-        let hash = w.tx_hashes.get(rng.below(w.tx_hashes.len() as u64) as usize).copied().unwrap_or([0; 32]);
-        if !matches!(db.read(|s| s.tx(&hash)), Ok(Some(_))) {
-            fail("a transaction is missing");
+        let txs = (reads / 10).max(1);
+        let start = Instant::now();
+        for _ in 0..txs {
+            let hash = w
+                .tx_hashes
+                .get(rng.below(w.tx_hashes.len() as u64) as usize)
+                .copied()
+                .unwrap_or([0; 32]);
+            if !matches!(db.read(|s| s.tx(&hash)), Ok(Some(_))) {
+                fail("a transaction is missing");
+            }
         }
-    }
-    f.tx_per_s = per_second(txs, start.elapsed());
+        f.tx_per_s = per_second(txs, start.elapsed());
 
-    let rounds = 20;
-    let start = Instant::now();
-    let mut infos = 0u64;
-    for _ in 0..rounds {
-        let got = db.read(|s| s.block_infos(0..w.blocks.len() as u64)).unwrap_or_default();
-        infos += got.len() as u64;
+        let rounds = 20;
+        let start = Instant::now();
+        let mut infos = 0u64;
+        for _ in 0..rounds {
+            let got = db
+                .read(|s| s.block_infos(0..w.blocks.len() as u64))
+                .unwrap_or_default();
+            infos += got.len() as u64;
+        }
+        f.infos_per_s = per_second(infos, start.elapsed());
     }
-    f.infos_per_s = per_second(infos, start.elapsed());
 
     if let Err(e) = db.check_integrity() {
-        fail(&format!("{} integrity: {e}", engine.name()));
+        fail(&format!("{} integrity: {e}", variant.name()));
     }
     drop(db);
     let _ = std::fs::remove_dir_all(&dir);
 
     // Batched writes.
-    let dir = base.join(format!("{}-batch", engine.name()));
+    let dir = base.join(format!("{}-batch", variant.name()));
     let _ = std::fs::remove_dir_all(&dir);
-    let db = open(&dir, engine);
+    let db = open(&dir, variant);
     let start = Instant::now();
     for chunk in w.blocks.chunks(args.batch.max(1)) {
         if let Err(e) = db.write_blocks(chunk) {
@@ -247,6 +390,8 @@ fn run(engine: EngineKind, w: &Workload, args: &Args, base: &std::path::Path) ->
     f.batch_blocks_per_s = per_second(w.blocks.len() as u64, start.elapsed());
     drop(db);
     let _ = std::fs::remove_dir_all(&dir);
+
+    f.reopen_ms = reopen_after_kill(variant, args, base);
     f
 }
 
@@ -275,11 +420,15 @@ fn median(rounds: &[Figures]) -> Figures {
         infos_per_s: m(|f| f.infos_per_s),
         file_apparent: mu(|f| f.file_apparent),
         file_allocated: mu(|f| f.file_allocated),
+        reopen_ms: m(|f| f.reopen_ms),
     }
 }
 
 fn main() {
     let args = Args::parse();
+    if let Some(dir) = &args.crash_child {
+        crash_child(&args, dir);
+    }
     let tmp;
     let base = match &args.dir {
         Some(dir) => dir.clone(),
@@ -301,41 +450,128 @@ fn main() {
         w.rct_outputs,
         w.blob_bytes as f64 / 1e6
     );
-    let mut redb = Vec::new();
-    let mut lmdb = Vec::new();
+    let variants = [Variant::Redb, Variant::RedbQuickRepair, Variant::Lmdb];
+    let mut results: Vec<Vec<Figures>> = vec![Vec::new(); variants.len()];
     for round in 0..args.rounds.max(1) {
-        let order = if round % 2 == 0 {
-            [EngineKind::Redb, EngineKind::Lmdb]
-        } else {
-            [EngineKind::Lmdb, EngineKind::Redb]
-        };
-        for engine in order {
-            eprintln!("round {}: {} ...", round + 1, engine.name());
-            let figures = run(engine, &w, &args, &base);
-            if engine == EngineKind::Redb { redb.push(figures) } else { lmdb.push(figures) }
+        let mut order: Vec<usize> = (0..variants.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let Some(variant) = variants.get(i) else {
+                continue;
+            };
+            eprintln!("round {}: {} ...", round + 1, variant.name());
+            let figures = run(*variant, &w, &args, &base);
+            if let Some(list) = results.get_mut(i) {
+                list.push(figures);
+            }
         }
     }
-    let (r, l) = (median(&redb), median(&lmdb));
+    let [r, q, l] = [0, 1, 2].map(|i| results.get(i).map(|f| median(f)).unwrap_or_default());
 
-    println!("| metric | redb | LMDB (heed) | redb / LMDB |");
-    println!("|---|---:|---:|---:|");
-    let row = |name: &str, a: f64, b: f64, unit: &str| {
-        println!("| {name} | {a:.1} {unit} | {b:.1} {unit} | {:.2} |", a / b.max(1e-12));
+    println!("| metric | redb | redb, quick repair | LMDB (heed) | redb / LMDB |");
+    println!("|---|---:|---:|---:|---:|");
+    let row = |name: &str, a: f64, qr: Option<f64>, b: f64, unit: &str| {
+        let qr = qr.map_or_else(|| "(same as redb)".to_owned(), |v| format!("{v:.1} {unit}"));
+        println!(
+            "| {name} | {a:.1} {unit} | {qr} | {b:.1} {unit} | {:.2} |",
+            a / b.max(1e-12)
+        );
     };
-    row("sync write, 1 block per durable commit", r.sync_blocks_per_s, l.sync_blocks_per_s, "blocks/s");
-    row("  latency of one block, median", r.sync_p50_ms, l.sync_p50_ms, "ms");
-    row("  latency of one block, p99", r.sync_p99_ms, l.sync_p99_ms, "ms");
-    row(&format!("batched write, {} blocks per commit", args.batch), r.batch_blocks_per_s, l.batch_blocks_per_s, "blocks/s");
-    row("key image, spent (1 per snapshot)", r.ki_hit_per_s / 1e3, l.ki_hit_per_s / 1e3, "k/s");
-    row("key image, unspent (1 per snapshot)", r.ki_miss_per_s / 1e3, l.ki_miss_per_s / 1e3, "k/s");
-    row("key images, 1,000 per snapshot", r.ki_batch_per_s / 1e3, l.ki_batch_per_s / 1e3, "k/s");
-    row("RingCT output by index (rings of 16)", r.ring_per_s / 1e3, l.ring_per_s / 1e3, "k/s");
-    row("transaction by hash", r.tx_per_s / 1e3, l.tx_per_s / 1e3, "k/s");
-    row("block metadata, whole-chain range", r.infos_per_s / 1e6, l.infos_per_s / 1e6, "M/s");
-    row("file size (apparent)", r.file_apparent as f64 / 1e6, l.file_apparent as f64 / 1e6, "MB");
-    row("file size (allocated on disk)", r.file_allocated as f64 / 1e6, l.file_allocated as f64 / 1e6, "MB");
+    row(
+        "sync write, 1 block per durable commit",
+        r.sync_blocks_per_s,
+        Some(q.sync_blocks_per_s),
+        l.sync_blocks_per_s,
+        "blocks/s",
+    );
+    row(
+        "  latency of one block, median",
+        r.sync_p50_ms,
+        Some(q.sync_p50_ms),
+        l.sync_p50_ms,
+        "ms",
+    );
+    row(
+        "  latency of one block, p99",
+        r.sync_p99_ms,
+        Some(q.sync_p99_ms),
+        l.sync_p99_ms,
+        "ms",
+    );
+    row(
+        &format!("batched write, {} blocks per commit", args.batch),
+        r.batch_blocks_per_s,
+        Some(q.batch_blocks_per_s),
+        l.batch_blocks_per_s,
+        "blocks/s",
+    );
+    row(
+        "reopen after SIGKILL (open + read top)",
+        r.reopen_ms,
+        Some(q.reopen_ms),
+        l.reopen_ms,
+        "ms",
+    );
+    row(
+        "key image, spent (1 per snapshot)",
+        r.ki_hit_per_s / 1e3,
+        None,
+        l.ki_hit_per_s / 1e3,
+        "k/s",
+    );
+    row(
+        "key image, unspent (1 per snapshot)",
+        r.ki_miss_per_s / 1e3,
+        None,
+        l.ki_miss_per_s / 1e3,
+        "k/s",
+    );
+    row(
+        "key images, 1,000 per snapshot",
+        r.ki_batch_per_s / 1e3,
+        None,
+        l.ki_batch_per_s / 1e3,
+        "k/s",
+    );
+    row(
+        "RingCT output by index (rings of 16)",
+        r.ring_per_s / 1e3,
+        None,
+        l.ring_per_s / 1e3,
+        "k/s",
+    );
+    row(
+        "transaction by hash",
+        r.tx_per_s / 1e3,
+        None,
+        l.tx_per_s / 1e3,
+        "k/s",
+    );
+    row(
+        "block metadata, whole-chain range",
+        r.infos_per_s / 1e6,
+        None,
+        l.infos_per_s / 1e6,
+        "M/s",
+    );
+    row(
+        "file size (apparent)",
+        r.file_apparent as f64 / 1e6,
+        Some(q.file_apparent as f64 / 1e6),
+        l.file_apparent as f64 / 1e6,
+        "MB",
+    );
+    row(
+        "file size (allocated on disk)",
+        r.file_allocated as f64 / 1e6,
+        Some(q.file_allocated as f64 / 1e6),
+        l.file_allocated as f64 / 1e6,
+        "MB",
+    );
     println!(
-        "\nmedians of {} rounds; blobs stored: {:.1} MB ({} blocks, {} txs); file / blobs: redb {:.2}, LMDB {:.2} (allocated)",
+        "\nmedians of {} rounds; blobs stored: {:.1} MB ({} blocks, {} txs); allocated file / blobs: redb {:.2}, LMDB {:.2}",
         args.rounds.max(1),
         w.blob_bytes as f64 / 1e6,
         w.blocks.len(),

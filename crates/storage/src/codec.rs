@@ -21,8 +21,7 @@
 //! | `alt_chains` | chain id 32, hash 32 | (empty) |
 
 use crate::{
-    AltBlock, BlockInfo, Hash, OutputInfo, StorageError, TxBlob, TxLocation,
-    backend::Table,
+    AltBlock, BlockInfo, Hash, OutputInfo, StorageError, TxBlob, TxLocation, backend::Table,
 };
 
 /// Largest blob a record may claim (a block or transaction blob inside an alternative
@@ -120,7 +119,11 @@ impl<'a> Reader<'a> {
 
     /// Fails if bytes are left.
     pub(crate) fn finish(&self) -> Result<(), StorageError> {
-        if self.buf.is_empty() { Ok(()) } else { Err(self.corrupt("trailing bytes")) }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(self.corrupt("trailing bytes"))
+        }
     }
 }
 
@@ -133,7 +136,11 @@ pub(crate) fn decode_u64_key(table: Table, key: &[u8]) -> Result<u64, StorageErr
 }
 
 /// Decodes a little-endian u64 value.
-pub(crate) fn decode_u64_value(table: Table, key: &[u8], value: &[u8]) -> Result<u64, StorageError> {
+pub(crate) fn decode_u64_value(
+    table: Table,
+    key: &[u8],
+    value: &[u8],
+) -> Result<u64, StorageError> {
     let mut r = Reader::new(table, key, value);
     let n = r.u64()?;
     r.finish()?;
@@ -204,7 +211,11 @@ pub(crate) fn encode_tx_location(loc: &TxLocation) -> [u8; 24] {
 
 pub(crate) fn decode_tx_location(key: &[u8], value: &[u8]) -> Result<TxLocation, StorageError> {
     let mut r = Reader::new(Table::TxIds, key, value);
-    let loc = TxLocation { tx_index: r.u64()?, height: r.u64()?, index_in_block: r.u64()? };
+    let loc = TxLocation {
+        tx_index: r.u64()?,
+        height: r.u64()?,
+        index_in_block: r.u64()?,
+    };
     r.finish()?;
     Ok(loc)
 }
@@ -219,7 +230,10 @@ pub(crate) fn encode_tx_blob(hash: &Hash, blob: &[u8]) -> Vec<u8> {
 pub(crate) fn decode_tx_blob(key: &[u8], value: &[u8]) -> Result<TxBlob, StorageError> {
     let mut r = Reader::new(Table::TxBlobs, key, value);
     let hash = r.array()?;
-    Ok(TxBlob { hash, blob: r.rest().to_vec() })
+    Ok(TxBlob {
+        hash,
+        blob: r.rest().to_vec(),
+    })
 }
 
 /// Only the hash of a `tx_blobs` record.
@@ -231,7 +245,11 @@ pub(crate) fn encode_u64s(values: &[u64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-pub(crate) fn decode_u64s(table: Table, key: &[u8], value: &[u8]) -> Result<Vec<u64>, StorageError> {
+pub(crate) fn decode_u64s(
+    table: Table,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Vec<u64>, StorageError> {
     let r = Reader::new(table, key, value);
     let chunks = value.chunks_exact(8);
     if !chunks.remainder().is_empty() {
@@ -263,10 +281,18 @@ pub(crate) fn encode_output(out: &OutputInfo) -> Vec<u8> {
 }
 
 /// Decodes an output of `table` ([`Table::RctOutputs`] records carry a commitment).
-pub(crate) fn decode_output(table: Table, key: &[u8], value: &[u8]) -> Result<OutputInfo, StorageError> {
+pub(crate) fn decode_output(
+    table: Table,
+    key: &[u8],
+    value: &[u8],
+) -> Result<OutputInfo, StorageError> {
     let mut r = Reader::new(table, key, value);
     let key_point = r.array()?;
-    let commitment = if table == Table::RctOutputs { Some(r.array()?) } else { None };
+    let commitment = if table == Table::RctOutputs {
+        Some(r.array()?)
+    } else {
+        None
+    };
     let unlock_time = r.u64()?;
     let height = r.u64()?;
     let tx_index = r.u64()?;
@@ -297,7 +323,11 @@ pub(crate) fn encode_alt_block(b: &AltBlock) -> Result<Vec<u8>, StorageError> {
         what: "alternative block or transaction blob too large".into(),
     };
     let len32 = |n: usize, max: usize| {
-        if n > max { Err(too_large()) } else { u32::try_from(n).map_err(|_| too_large()) }
+        if n > max {
+            Err(too_large())
+        } else {
+            u32::try_from(n).map_err(|_| too_large())
+        }
     };
     let size = 128 + b.blob.len() + b.txs.iter().map(|t| 36 + t.blob.len()).sum::<usize>();
     let mut v = Vec::with_capacity(size);
@@ -373,7 +403,10 @@ pub(crate) fn decode_alt_block(key: &[u8], value: &[u8]) -> Result<AltBlock, Sto
 /// input.
 #[doc(hidden)]
 pub fn fuzz_records(data: &[u8]) {
-    let (key, value) = data.split_at(data.len().min(data.first().map_or(0, |b| usize::from(*b % 65))));
+    let (key, value) = data.split_at(
+        data.len()
+            .min(data.first().map_or(0, |b| usize::from(*b % 65))),
+    );
     if let Ok(info) = decode_block_info(key, value) {
         assert_eq!(encode_block_info(&info), value, "block info re-encodes");
     }
@@ -381,7 +414,11 @@ pub fn fuzz_records(data: &[u8]) {
         assert_eq!(encode_tx_location(&loc), value, "tx location re-encodes");
     }
     if let Ok(tx) = decode_tx_blob(key, value) {
-        assert_eq!(encode_tx_blob(&tx.hash, &tx.blob), value, "tx blob re-encodes");
+        assert_eq!(
+            encode_tx_blob(&tx.hash, &tx.blob),
+            value,
+            "tx blob re-encodes"
+        );
     }
     if let Ok(list) = decode_u64s(Table::TxOutputs, key, value) {
         assert_eq!(encode_u64s(&list), value, "output indices re-encode");
@@ -393,7 +430,10 @@ pub fn fuzz_records(data: &[u8]) {
     }
     if let Ok(alt) = decode_alt_block(key, value) {
         let again = encode_alt_block(&alt);
-        assert!(matches!(again.as_deref(), Ok(bytes) if bytes == value), "alt block re-encodes");
+        assert!(
+            matches!(again.as_deref(), Ok(bytes) if bytes == value),
+            "alt block re-encodes"
+        );
     }
     let _ = decode_u64_key(Table::BlockInfo, key);
     let _ = decode_u64_value(Table::AmountCounts, key, value);

@@ -49,6 +49,11 @@ pub struct StorageConfig {
     /// Write requests waiting for the writer thread (at least 1); at the bound
     /// `poll_ready` waits. Default: 8.
     pub write_queue: usize,
+    /// redb only: save the allocator state and commit in two phases (two fsyncs per
+    /// commit instead of one), so that opening after a crash is immediate instead of a
+    /// walk over the whole file to verify checksums and rebuild the allocator (see
+    /// `docs/storage.md` for both costs). Default: off.
+    pub redb_quick_repair: bool,
     /// LMDB only: the map size in bytes, the most the data file may grow to (address
     /// space, reserved at open; the file grows as it fills). Default: 1 TiB on 64-bit.
     pub lmdb_map_size: usize,
@@ -65,6 +70,7 @@ impl StorageConfig {
             read_threads,
             read_queue: read_threads * 4,
             write_queue: 8,
+            redb_quick_repair: false,
             lmdb_map_size: usize::try_from(1u64 << 40).unwrap_or(1 << 30),
         }
     }

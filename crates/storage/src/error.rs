@@ -45,7 +45,9 @@ pub enum StorageError {
         reason: String,
     },
     /// The database was written by a newer Umbra with a schema this one does not know.
-    #[error("the chain database at {path} has schema version {found}; this build reads up to {supported}")]
+    #[error(
+        "the chain database at {path} has schema version {found}; this build reads up to {supported}"
+    )]
     NewerSchema {
         /// The database file or directory.
         path: PathBuf,
@@ -55,7 +57,9 @@ pub enum StorageError {
         supported: u32,
     },
     /// The data directory holds a database of the other engine.
-    #[error("the data directory {path} holds a {found} chain database, but {requested} was requested")]
+    #[error(
+        "the data directory {path} holds a {found} chain database, but {requested} was requested"
+    )]
     EngineMismatch {
         /// The data directory.
         path: PathBuf,
@@ -214,8 +218,14 @@ pub enum StorageError {
 
 impl StorageError {
     /// An [`StorageError::Engine`] from any engine error.
-    pub(crate) fn engine(op: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        StorageError::Engine { op, source: Box::new(source) }
+    pub(crate) fn engine(
+        op: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StorageError::Engine {
+            op,
+            source: Box::new(source),
+        }
     }
 
     /// A [`StorageError::Corrupt`] for `key` in `table`.
@@ -224,6 +234,10 @@ impl StorageError {
         for byte in key {
             hex.push_str(&format!("{byte:02x}"));
         }
-        StorageError::Corrupt { table, key: hex, what }
+        StorageError::Corrupt {
+            table,
+            key: hex,
+            what,
+        }
     }
 }

@@ -56,11 +56,17 @@ mod tests {
     #[test]
     fn the_history_is_consecutive_then_doubling_then_genesis() {
         let h = short_history_heights(1000);
-        assert_eq!(&h[..11], &[999, 998, 997, 996, 995, 994, 993, 992, 991, 990, 989]);
+        assert_eq!(
+            &h[..11],
+            &[999, 998, 997, 996, 995, 994, 993, 992, 991, 990, 989]
+        );
         // After the consecutive part the offsets grow by 2, 4, 8, ...
         assert_eq!(&h[11..15], &[987, 983, 975, 959]);
         assert_eq!(*h.last().unwrap(), 0);
-        assert!(h.windows(2).all(|w| w[0] > w[1]), "strictly descending: {h:?}");
+        assert!(
+            h.windows(2).all(|w| w[0] > w[1]),
+            "strictly descending: {h:?}"
+        );
     }
 
     #[test]

@@ -114,6 +114,6 @@ pub use service::{
 pub use storage::Storage;
 pub use types::{
     AltBlock, AltChain, BlockEntry, BlockInfo, BlockLocation, ChainSupplement, Hash,
-    IntegrityReport, NewAltBlock, OutputId, OutputInfo, PoppedBlock, TxBlob, TxEntry,
-    TxLocation, VerifiedBlock, VerifiedTx,
+    IntegrityReport, NewAltBlock, OutputId, OutputInfo, PoppedBlock, TxBlob, TxEntry, TxLocation,
+    VerifiedBlock, VerifiedTx,
 };

@@ -3,13 +3,12 @@
 use std::ops::{Bound, Range};
 
 use crate::{
-    AltBlock, AltChain, BlockEntry, BlockInfo, BlockLocation, ChainSupplement, Hash, HexHash, OutputId,
-    OutputInfo, StorageError, TxBlob, TxEntry, TxLocation,
+    AltBlock, AltChain, BlockEntry, BlockInfo, BlockLocation, ChainSupplement, Hash, HexHash,
+    OutputId, OutputInfo, StorageError, TxBlob, TxEntry, TxLocation,
     backend::{ReadTx, Table, contains, get_with, last_with},
     codec::{
-        amount_index_key, decode_alt_block, decode_block_info, decode_output,
-        decode_tx_blob, decode_tx_blob_hash, decode_tx_location,
-        decode_u64_value, decode_u64s, u64_key,
+        amount_index_key, decode_alt_block, decode_block_info, decode_output, decode_tx_blob,
+        decode_tx_blob_hash, decode_tx_location, decode_u64_value, decode_u64s, u64_key,
     },
     history::{MAX_PEER_HISTORY, short_history_heights},
 };
@@ -56,7 +55,9 @@ impl<'a> Snapshot<'a> {
     /// The metadata of the block at `height`.
     pub fn block_info(&self, height: u64) -> Result<Option<BlockInfo>, StorageError> {
         let key = u64_key(height);
-        get_with(self.tx, Table::BlockInfo, &key, |v| decode_block_info(&key, v))
+        get_with(self.tx, Table::BlockInfo, &key, |v| {
+            decode_block_info(&key, v)
+        })
     }
 
     /// Calls `f` with the metadata of every block in `range`, in height order (stopping at
@@ -110,7 +111,9 @@ impl<'a> Snapshot<'a> {
 
     /// The height of the main-chain block `hash`.
     pub fn block_height(&self, hash: &Hash) -> Result<Option<u64>, StorageError> {
-        get_with(self.tx, Table::BlockHeights, hash, |v| decode_u64_value(Table::BlockHeights, hash, v))
+        get_with(self.tx, Table::BlockHeights, hash, |v| {
+            decode_u64_value(Table::BlockHeights, hash, v)
+        })
     }
 
     /// Where the block `hash` is: main chain, an alternative chain, or nowhere.
@@ -119,14 +122,19 @@ impl<'a> Snapshot<'a> {
             return Ok(BlockLocation::Main { height });
         }
         match self.alt_block(hash)? {
-            Some(alt) => Ok(BlockLocation::Alt { height: alt.height, chain_id: alt.chain_id }),
+            Some(alt) => Ok(BlockLocation::Alt {
+                height: alt.height,
+                chain_id: alt.chain_id,
+            }),
             None => Ok(BlockLocation::Unknown),
         }
     }
 
     /// The blob of the main-chain block at `height`.
     pub fn block_blob(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        get_with(self.tx, Table::BlockBlobs, &u64_key(height), |v| Ok(v.to_vec()))
+        get_with(self.tx, Table::BlockBlobs, &u64_key(height), |v| {
+            Ok(v.to_vec())
+        })
     }
 
     /// The blob of the main-chain block `hash`.
@@ -140,17 +148,29 @@ impl<'a> Snapshot<'a> {
     /// The transactions of the main-chain block at `height`, not its miner transaction,
     /// in the block's order (with the block blob: what a peer's `GET_OBJECTS` asks for).
     pub fn block_txs(&self, height: u64) -> Result<Option<Vec<TxBlob>>, StorageError> {
-        let Some(info) = self.block_info(height)? else { return Ok(None) };
+        let Some(info) = self.block_info(height)? else {
+            return Ok(None);
+        };
         let first = info.first_tx_index.saturating_add(1);
         let end = info.first_tx_index.saturating_add(info.tx_count);
         let mut txs = Vec::with_capacity(usize::try_from(info.tx_count).unwrap_or(0));
         let (from, to) = (u64_key(first), u64_key(end));
-        self.tx.scan(Table::TxBlobs, Bound::Included(&from), Bound::Excluded(&to), false, &mut |k, v| {
-            txs.push(decode_tx_blob(k, v)?);
-            Ok(true)
-        })?;
+        self.tx.scan(
+            Table::TxBlobs,
+            Bound::Included(&from),
+            Bound::Excluded(&to),
+            false,
+            &mut |k, v| {
+                txs.push(decode_tx_blob(k, v)?);
+                Ok(true)
+            },
+        )?;
         if u64::try_from(txs.len()).ok() != Some(info.tx_count.saturating_sub(1)) {
-            return Err(StorageError::corrupt(Table::TxBlobs.name(), &from, "transactions of a block missing"));
+            return Err(StorageError::corrupt(
+                Table::TxBlobs.name(),
+                &from,
+                "transactions of a block missing",
+            ));
         }
         Ok(Some(txs))
     }
@@ -163,10 +183,21 @@ impl<'a> Snapshot<'a> {
             let entry = match self.block_height(hash)? {
                 None => None,
                 Some(height) => {
-                    let missing = || StorageError::corrupt(Table::BlockBlobs.name(), &u64_key(height), "block missing");
+                    let missing = || {
+                        StorageError::corrupt(
+                            Table::BlockBlobs.name(),
+                            &u64_key(height),
+                            "block missing",
+                        )
+                    };
                     let blob = self.block_blob(height)?.ok_or_else(missing)?;
                     let txs = self.block_txs(height)?.ok_or_else(missing)?;
-                    Some(BlockEntry { height, hash: *hash, blob, txs })
+                    Some(BlockEntry {
+                        height,
+                        hash: *hash,
+                        blob,
+                        txs,
+                    })
                 }
             };
             out.push(entry);
@@ -181,24 +212,42 @@ impl<'a> Snapshot<'a> {
 
     /// The transaction `hash`: blob, location and its outputs' indices.
     pub fn tx(&self, hash: &Hash) -> Result<Option<TxEntry>, StorageError> {
-        let Some(location) = self.tx_location(hash)? else { return Ok(None) };
+        let Some(location) = self.tx_location(hash)? else {
+            return Ok(None);
+        };
         let key = u64_key(location.tx_index);
         let blob = get_with(self.tx, Table::TxBlobs, &key, |v| decode_tx_blob(&key, v))?
-            .ok_or_else(|| StorageError::corrupt(Table::TxIds.name(), hash, "transaction blob missing"))?;
-        let output_indices =
-            get_with(self.tx, Table::TxOutputs, &key, |v| decode_u64s(Table::TxOutputs, &key, v))?
-                .ok_or_else(|| StorageError::corrupt(Table::TxIds.name(), hash, "output indices missing"))?;
+            .ok_or_else(|| {
+                StorageError::corrupt(Table::TxIds.name(), hash, "transaction blob missing")
+            })?;
+        let output_indices = get_with(self.tx, Table::TxOutputs, &key, |v| {
+            decode_u64s(Table::TxOutputs, &key, v)
+        })?
+        .ok_or_else(|| {
+            StorageError::corrupt(Table::TxIds.name(), hash, "output indices missing")
+        })?;
         if blob.hash != *hash {
-            return Err(StorageError::corrupt(Table::TxBlobs.name(), &key, "holds another transaction"));
+            return Err(StorageError::corrupt(
+                Table::TxBlobs.name(),
+                &key,
+                "holds another transaction",
+            ));
         }
-        Ok(Some(TxEntry { hash: *hash, blob: blob.blob, location, output_indices }))
+        Ok(Some(TxEntry {
+            hash: *hash,
+            blob: blob.blob,
+            location,
+            output_indices,
+        }))
     }
 
     /// The hash of the transaction numbered `tx_index` ([`TxLocation::tx_index`],
     /// [`OutputInfo::tx_index`]).
     pub fn tx_hash_by_index(&self, tx_index: u64) -> Result<Option<Hash>, StorageError> {
         let key = u64_key(tx_index);
-        get_with(self.tx, Table::TxBlobs, &key, |v| decode_tx_blob_hash(&key, v))
+        get_with(self.tx, Table::TxBlobs, &key, |v| {
+            decode_tx_blob_hash(&key, v)
+        })
     }
 
     /// The output `id` (amount 0: RingCT by global index; else pre-RingCT by amount and
@@ -206,10 +255,14 @@ impl<'a> Snapshot<'a> {
     pub fn output(&self, id: OutputId) -> Result<Option<OutputInfo>, StorageError> {
         if id.amount == 0 {
             let key = u64_key(id.index);
-            get_with(self.tx, Table::RctOutputs, &key, |v| decode_output(Table::RctOutputs, &key, v))
+            get_with(self.tx, Table::RctOutputs, &key, |v| {
+                decode_output(Table::RctOutputs, &key, v)
+            })
         } else {
             let key = amount_index_key(id.amount, id.index);
-            get_with(self.tx, Table::PreRctOutputs, &key, |v| decode_output(Table::PreRctOutputs, &key, v))
+            get_with(self.tx, Table::PreRctOutputs, &key, |v| {
+                decode_output(Table::PreRctOutputs, &key, v)
+            })
         }
     }
 
@@ -224,8 +277,10 @@ impl<'a> Snapshot<'a> {
             Ok(self.top_info()?.map_or(0, |top| top.cumulative_rct_outputs))
         } else {
             let key = u64_key(amount);
-            Ok(get_with(self.tx, Table::AmountCounts, &key, |v| decode_u64_value(Table::AmountCounts, &key, v))?
-                .unwrap_or(0))
+            Ok(get_with(self.tx, Table::AmountCounts, &key, |v| {
+                decode_u64_value(Table::AmountCounts, &key, v)
+            })?
+            .unwrap_or(0))
         }
     }
 
@@ -236,7 +291,10 @@ impl<'a> Snapshot<'a> {
 
     /// For each key image, whether it is spent.
     pub fn key_images_spent(&self, key_images: &[Hash]) -> Result<Vec<bool>, StorageError> {
-        key_images.iter().map(|ki| self.key_image_spent(ki)).collect()
+        key_images
+            .iter()
+            .map(|ki| self.key_image_spent(ki))
+            .collect()
     }
 
     /// Our short chain history: the ids of the blocks at
@@ -246,9 +304,13 @@ impl<'a> Snapshot<'a> {
         let heights = short_history_heights(self.chain_height()?);
         let mut ids = Vec::with_capacity(heights.len());
         for height in heights {
-            let hash = self
-                .block_hash(height)?
-                .ok_or_else(|| StorageError::corrupt(Table::BlockInfo.name(), &u64_key(height), "block missing below the top"))?;
+            let hash = self.block_hash(height)?.ok_or_else(|| {
+                StorageError::corrupt(
+                    Table::BlockInfo.name(),
+                    &u64_key(height),
+                    "block missing below the top",
+                )
+            })?;
             ids.push(hash);
         }
         Ok(ids)
@@ -265,8 +327,12 @@ impl<'a> Snapshot<'a> {
         peer_history: &[Hash],
         max_ids: u64,
     ) -> Result<Option<ChainSupplement>, StorageError> {
-        let Some(genesis) = peer_history.last() else { return Ok(None) };
-        let Some(top) = self.top_info()? else { return Ok(None) };
+        let Some(genesis) = peer_history.last() else {
+            return Ok(None);
+        };
+        let Some(top) = self.top_info()? else {
+            return Ok(None);
+        };
         if self.block_hash(0)?.as_ref() != Some(genesis) {
             return Ok(None);
         }
@@ -278,7 +344,9 @@ impl<'a> Snapshot<'a> {
             }
         }
         let total_height = top.height + 1;
-        let end = start_height.saturating_add(max_ids.min(MAX_RANGE)).min(total_height);
+        let end = start_height
+            .saturating_add(max_ids.min(MAX_RANGE))
+            .min(total_height);
         let block_ids = self.block_hashes(start_height..end)?;
         Ok(Some(ChainSupplement {
             start_height,
@@ -290,14 +358,18 @@ impl<'a> Snapshot<'a> {
 
     /// The alternative block `hash`.
     pub fn alt_block(&self, hash: &Hash) -> Result<Option<AltBlock>, StorageError> {
-        get_with(self.tx, Table::AltBlocks, hash, |v| decode_alt_block(hash, v))
+        get_with(self.tx, Table::AltBlocks, hash, |v| {
+            decode_alt_block(hash, v)
+        })
     }
 
     /// The alternative chain ending at `tip`: its blocks back to the split point, oldest
     /// first. Fails if `tip` is not an alternative block, or if the chain's first block
     /// does not build on a main-chain block any more (the main chain moved under it).
     pub fn alt_chain(&self, tip: &Hash) -> Result<AltChain, StorageError> {
-        let mut block = self.alt_block(tip)?.ok_or(StorageError::AltUnknown { hash: HexHash(*tip) })?;
+        let mut block = self.alt_block(tip)?.ok_or(StorageError::AltUnknown {
+            hash: HexHash(*tip),
+        })?;
         let mut blocks = Vec::new();
         loop {
             let prev = block.prev;
@@ -307,7 +379,11 @@ impl<'a> Snapshot<'a> {
                 // Heights strictly decrease along the walk, so it ends.
                 Some(parent) if parent.height.checked_add(1) == Some(height) => block = parent,
                 Some(_) => {
-                    return Err(StorageError::corrupt(Table::AltBlocks.name(), &prev, "alternative parent at the wrong height"));
+                    return Err(StorageError::corrupt(
+                        Table::AltBlocks.name(),
+                        &prev,
+                        "alternative parent at the wrong height",
+                    ));
                 }
                 None => {
                     let split_height = height.checked_sub(1);
@@ -315,7 +391,10 @@ impl<'a> Snapshot<'a> {
                     return match (main, split_height) {
                         (Some(main), Some(split)) if main == split => {
                             blocks.reverse();
-                            Ok(AltChain { split_height: split, blocks })
+                            Ok(AltChain {
+                                split_height: split,
+                                blocks,
+                            })
                         }
                         _ => Err(StorageError::AltParentUnknown {
                             hash: HexHash(blocks.last().map_or(*tip, |b| b.hash)),
@@ -330,17 +409,25 @@ impl<'a> Snapshot<'a> {
     /// Every alternative chain: its id and its number of blocks.
     pub fn alt_chains(&self) -> Result<Vec<(Hash, u64)>, StorageError> {
         let mut chains: Vec<(Hash, u64)> = Vec::new();
-        self.tx.scan(Table::AltChains, Bound::Unbounded, Bound::Unbounded, false, &mut |k, _| {
-            let id: Hash = k
-                .get(..32)
-                .and_then(|id| id.try_into().ok())
-                .ok_or_else(|| StorageError::corrupt(Table::AltChains.name(), k, "short key"))?;
-            match chains.last_mut() {
-                Some((last, count)) if *last == id => *count += 1,
-                _ => chains.push((id, 1)),
-            }
-            Ok(true)
-        })?;
+        self.tx.scan(
+            Table::AltChains,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            false,
+            &mut |k, _| {
+                let id: Hash = k
+                    .get(..32)
+                    .and_then(|id| id.try_into().ok())
+                    .ok_or_else(|| {
+                        StorageError::corrupt(Table::AltChains.name(), k, "short key")
+                    })?;
+                match chains.last_mut() {
+                    Some((last, count)) if *last == id => *count += 1,
+                    _ => chains.push((id, 1)),
+                }
+                Ok(true)
+            },
+        )?;
         Ok(chains)
     }
 
@@ -357,7 +444,11 @@ impl<'a> Snapshot<'a> {
 
 fn check_range(range: &Range<u64>) -> Result<(), StorageError> {
     if range.end.saturating_sub(range.start) > MAX_RANGE {
-        return Err(StorageError::RangeTooLarge { start: range.start, end: range.end, max: MAX_RANGE });
+        return Err(StorageError::RangeTooLarge {
+            start: range.start,
+            end: range.end,
+            max: MAX_RANGE,
+        });
     }
     Ok(())
 }

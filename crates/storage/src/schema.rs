@@ -37,7 +37,9 @@ pub(crate) fn check(tx: &dyn ReadTx, path: &Path) -> Result<(), StorageError> {
         Some(true) => {}
     }
     let version = get_with(tx, Table::Meta, VERSION_KEY, |v| {
-        let bytes: [u8; 4] = v.try_into().map_err(|_| not_ours("malformed schema version"))?;
+        let bytes: [u8; 4] = v
+            .try_into()
+            .map_err(|_| not_ours("malformed schema version"))?;
         Ok(u32::from_le_bytes(bytes))
     })?
     .ok_or_else(|| not_ours("no schema version"))?;

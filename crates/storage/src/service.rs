@@ -31,9 +31,9 @@ use tokio_util::sync::{PollSemaphore, PollSender};
 use tower::Service;
 
 use crate::{
-    AltBlock, AltChain, BlockEntry, BlockInfo, BlockLocation, ChainSupplement, Hash,
-    NewAltBlock, OutputId, OutputInfo, PoppedBlock, Storage, StorageConfig, StorageError,
-    TxBlob, TxEntry, VerifiedBlock, read::Snapshot,
+    AltBlock, AltChain, BlockEntry, BlockInfo, BlockLocation, ChainSupplement, Hash, NewAltBlock,
+    OutputId, OutputInfo, PoppedBlock, Storage, StorageConfig, StorageError, TxBlob, TxEntry,
+    VerifiedBlock, read::Snapshot,
 };
 
 /// A read request; each runs in its own snapshot and mirrors a [`Snapshot`] method.
@@ -161,7 +161,9 @@ fn answer(s: &Snapshot<'_>, request: ReadRequest) -> Result<ReadResponse, Storag
         Q::NumOutputs(amount) => A::Count(s.num_outputs(amount)?),
         Q::KeyImagesSpent(kis) => A::Spent(s.key_images_spent(&kis)?),
         Q::ShortChainHistory => A::Hashes(s.short_chain_history()?),
-        Q::ChainSupplement { history, max_ids } => A::Supplement(s.chain_supplement(&history, max_ids)?),
+        Q::ChainSupplement { history, max_ids } => {
+            A::Supplement(s.chain_supplement(&history, max_ids)?)
+        }
         Q::AltBlock(hash) => A::AltBlock(s.alt_block(&hash)?),
         Q::AltChain(tip) => A::AltChain(s.alt_chain(&tip)?),
         Q::AltChains => A::AltChains(s.alt_chains()?),
@@ -211,7 +213,9 @@ fn apply(storage: &Storage, request: WriteRequest) -> Result<WriteResponse, Stor
             WriteResponse::Done
         }
         WriteRequest::PopBlocks(n) => WriteResponse::Popped(storage.pop_blocks(n)?),
-        WriteRequest::WriteAltBlock(block) => WriteResponse::AltChainId(storage.write_alt_block(&block)?),
+        WriteRequest::WriteAltBlock(block) => {
+            WriteResponse::AltChainId(storage.write_alt_block(&block)?)
+        }
         WriteRequest::DeleteAltChain(id) => WriteResponse::Deleted(storage.delete_alt_chain(&id)?),
         WriteRequest::ClearAltBlocks => WriteResponse::Deleted(storage.clear_alt_blocks()?),
     })
@@ -244,8 +248,12 @@ pub trait ChainWrite:
 }
 
 impl<S> ChainWrite for S where
-    S: Service<WriteRequest, Response = WriteResponse, Error = StorageError, Future: Send + 'static>
-        + Clone
+    S: Service<
+            WriteRequest,
+            Response = WriteResponse,
+            Error = StorageError,
+            Future: Send + 'static,
+        > + Clone
         + Send
         + 'static
 {
@@ -265,7 +273,9 @@ enum FutureState<T> {
 
 impl<T> ResponseFuture<T> {
     fn failed(error: StorageError) -> Self {
-        ResponseFuture { state: FutureState::Failed(Some(error)) }
+        ResponseFuture {
+            state: FutureState::Failed(Some(error)),
+        }
     }
 }
 
@@ -275,8 +285,12 @@ impl<T> Future for ResponseFuture<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().state {
             // A dropped sender means the worker died before answering.
-            FutureState::Waiting(rx) => Pin::new(rx).poll(cx).map(|r| r.unwrap_or(Err(StorageError::ServiceClosed))),
-            FutureState::Failed(error) => Poll::Ready(Err(error.take().unwrap_or(StorageError::ServiceClosed))),
+            FutureState::Waiting(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(StorageError::ServiceClosed))),
+            FutureState::Failed(error) => {
+                Poll::Ready(Err(error.take().unwrap_or(StorageError::ServiceClosed)))
+            }
         }
     }
 }
@@ -305,7 +319,11 @@ impl std::fmt::Debug for ReadHandle {
 
 impl Clone for ReadHandle {
     fn clone(&self) -> Self {
-        ReadHandle { pool: Arc::clone(&self.pool), permits: self.permits.clone(), permit: None }
+        ReadHandle {
+            pool: Arc::clone(&self.pool),
+            permits: self.permits.clone(),
+            permit: None,
+        }
     }
 }
 
@@ -343,7 +361,9 @@ impl Service<ReadRequest> for ReadHandle {
             let _ = tx.send(storage.read(|s| answer(s, request)));
             drop(permit);
         });
-        ResponseFuture { state: FutureState::Waiting(rx) }
+        ResponseFuture {
+            state: FutureState::Waiting(rx),
+        }
     }
 }
 
@@ -362,13 +382,18 @@ pub struct WriteHandle {
 
 impl std::fmt::Debug for WriteHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteHandle").field("closed", &self.sender.is_closed()).finish()
+        f.debug_struct("WriteHandle")
+            .field("closed", &self.sender.is_closed())
+            .finish()
     }
 }
 
 impl Clone for WriteHandle {
     fn clone(&self) -> Self {
-        WriteHandle { sender: self.sender.clone(), reserved: false }
+        WriteHandle {
+            sender: self.sender.clone(),
+            reserved: false,
+        }
     }
 }
 
@@ -381,7 +406,10 @@ impl Service<WriteRequest> for WriteHandle {
         if self.reserved {
             return Poll::Ready(Ok(()));
         }
-        let ready = self.sender.poll_reserve(cx).map_err(|_| StorageError::ServiceClosed);
+        let ready = self
+            .sender
+            .poll_reserve(cx)
+            .map_err(|_| StorageError::ServiceClosed);
         self.reserved = matches!(ready, Poll::Ready(Ok(())));
         ready
     }
@@ -392,7 +420,9 @@ impl Service<WriteRequest> for WriteHandle {
         }
         let (respond, rx) = oneshot::channel();
         match self.sender.send_item(WriteJob { request, respond }) {
-            Ok(()) => ResponseFuture { state: FutureState::Waiting(rx) },
+            Ok(()) => ResponseFuture {
+                state: FutureState::Waiting(rx),
+            },
             Err(_) => ResponseFuture::failed(StorageError::ServiceClosed),
         }
     }
@@ -411,7 +441,10 @@ pub fn start(
         .build()
         .map_err(|e| StorageError::engine("start the read pool", e))?;
     let read = ReadHandle {
-        pool: Arc::new(ReadPool { storage: Arc::clone(&storage), pool }),
+        pool: Arc::new(ReadPool {
+            storage: Arc::clone(&storage),
+            pool,
+        }),
         permits: PollSemaphore::new(Arc::new(Semaphore::new(config.read_queue.max(1)))),
         permit: None,
     };
@@ -429,7 +462,13 @@ pub fn start(
             }
         })
         .map_err(|e| StorageError::engine("start the writer thread", e))?;
-    Ok((read, WriteHandle { sender: PollSender::new(tx), reserved: false }))
+    Ok((
+        read,
+        WriteHandle {
+            sender: PollSender::new(tx),
+            reserved: false,
+        },
+    ))
 }
 
 /// Opens the database ([`Storage::open`]) and [`start`]s its service.

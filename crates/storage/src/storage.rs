@@ -4,11 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{
     FileSize, Hash, IntegrityReport, NewAltBlock, PoppedBlock, StorageConfig, StorageError,
-    VerifiedBlock,
-    backend::Engine,
-    config::EngineKind,
-    read::Snapshot,
-    schema, write,
+    VerifiedBlock, backend::Engine, config::EngineKind, read::Snapshot, schema, write,
 };
 
 /// The chain database, open. Every method is synchronous and may block on disk I/O (a
@@ -25,7 +21,10 @@ pub struct Storage {
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Storage").field("engine", &self.engine).field("path", &self.path).finish()
+        f.debug_struct("Storage")
+            .field("engine", &self.engine)
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -40,10 +39,17 @@ impl Storage {
     /// ([`StorageError::EngineMismatch`]).
     pub fn open(config: &StorageConfig) -> Result<Self, StorageError> {
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StorageError::Open { path: dir.clone(), source: Box::new(e) })?;
-        for other in EngineKind::ALL.iter().copied().filter(|k| *k != config.engine) {
-            if Engine::path_in(other, dir).exists() && !Engine::path_in(config.engine, dir).exists() {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::Open {
+            path: dir.clone(),
+            source: Box::new(e),
+        })?;
+        for other in EngineKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| *k != config.engine)
+        {
+            if Engine::path_in(other, dir).exists() && !Engine::path_in(config.engine, dir).exists()
+            {
                 return Err(StorageError::EngineMismatch {
                     path: dir.clone(),
                     found: other.name(),
@@ -52,7 +58,7 @@ impl Storage {
             }
         }
         let path = Engine::path_in(config.engine, dir);
-        let engine = Engine::open(config.engine, dir, config.lmdb_map_size, &mut schema::init)?;
+        let engine = Engine::open(config, &mut schema::init)?;
         engine.read(|tx| schema::check(tx, &path))?;
         tracing::debug!(path = %path.display(), engine = config.engine.name(), "chain database open");
         Ok(Storage { engine, path })
@@ -114,7 +120,10 @@ impl Storage {
         self.engine.write(|tx| {
             let height = Snapshot::new(tx).chain_height()?;
             if count >= height && count > 0 {
-                return Err(StorageError::PopTooDeep { requested: count, height });
+                return Err(StorageError::PopTooDeep {
+                    requested: count,
+                    height,
+                });
             }
             let mut popped = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1024));
             for _ in 0..count {
@@ -134,7 +143,8 @@ impl Storage {
     /// Deletes the alternative chain `chain_id` (every block with that id); returns how
     /// many blocks went.
     pub fn delete_alt_chain(&self, chain_id: &Hash) -> Result<u64, StorageError> {
-        self.engine.write(|tx| write::delete_alt_chain(tx, chain_id))
+        self.engine
+            .write(|tx| write::delete_alt_chain(tx, chain_id))
     }
 
     /// Deletes every alternative block; returns how many went.

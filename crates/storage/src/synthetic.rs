@@ -258,13 +258,25 @@ pub struct SyntheticChain {
 impl SyntheticChain {
     /// A chain from genesis, RingCT era.
     pub fn new(seed: u64) -> Self {
-        SyntheticChain { rng: Rng::new(seed), next_height: 0, top: [0; 32], cumulative_difficulty: 0, era: Era::Rct }
+        SyntheticChain {
+            rng: Rng::new(seed),
+            next_height: 0,
+            top: [0; 32],
+            cumulative_difficulty: 0,
+            era: Era::Rct,
+        }
     }
 
     /// A chain continuing on top of block `top` at `next_height - 1` (to resume a stored
     /// chain, or to fork one).
     pub fn on_top_of(seed: u64, next_height: u64, top: Hash, cumulative_difficulty: u128) -> Self {
-        SyntheticChain { rng: Rng::new(seed), next_height, top, cumulative_difficulty, era: Era::Rct }
+        SyntheticChain {
+            rng: Rng::new(seed),
+            next_height,
+            top,
+            cumulative_difficulty,
+            era: Era::Rct,
+        }
     }
 
     /// A random transaction of the current era with realistic shape: 1–2 inputs
@@ -291,10 +303,16 @@ impl SyntheticChain {
 
     /// A random pre-RingCT denomination (a few distinct amounts, so pools fill up).
     fn amount(&mut self) -> u64 {
-        [1_000_000_000, 2_000_000_000, 5_000_000_000, 10_000_000_000, 300_000]
-            .get(self.rng.below(5) as usize)
-            .copied()
-            .unwrap_or(1)
+        [
+            1_000_000_000,
+            2_000_000_000,
+            5_000_000_000,
+            10_000_000_000,
+            300_000,
+        ]
+        .get(self.rng.below(5) as usize)
+        .copied()
+        .unwrap_or(1)
     }
 
     /// A RingCT transaction spending `key_images` (then random key images).
@@ -320,7 +338,10 @@ impl SyntheticChain {
     pub fn block_with(&mut self, txs: Vec<VerifiedTx>) -> VerifiedBlock {
         let height = self.next_height;
         let (major, miner) = match self.era {
-            Era::Rct => (16, miner_tx_blob(&mut self.rng, 2, height, &[600_000_000_000])),
+            Era::Rct => (
+                16,
+                miner_tx_blob(&mut self.rng, 2, height, &[600_000_000_000]),
+            ),
             Era::PreRct => {
                 let amounts: Vec<u64> = (0..1 + self.rng.below(4)).map(|_| self.amount()).collect();
                 (1, miner_tx_blob(&mut self.rng, 1, height, &amounts))
@@ -355,7 +376,10 @@ impl SyntheticChain {
 }
 
 /// The generators above always produce parseable bytes; a failure is a bug in them.
-#[allow(clippy::panic, reason = "a synthetic blob that does not parse is a bug in this module, not bad input")]
+#[allow(
+    clippy::panic,
+    reason = "a synthetic blob that does not parse is a bug in this module, not bad input"
+)]
 fn unreachable_blob(e: &crate::StorageError) -> ! {
     panic!("synthetic blob does not parse: {e}")
 }

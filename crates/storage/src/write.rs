@@ -27,16 +27,26 @@ struct TxToStore<'b> {
 }
 
 /// Appends `block` on top of the main chain.
-pub(crate) fn append_block(tx: &mut dyn WriteTx, block: &VerifiedBlock) -> Result<(), StorageError> {
+pub(crate) fn append_block(
+    tx: &mut dyn WriteTx,
+    block: &VerifiedBlock,
+) -> Result<(), StorageError> {
     let hash = HexHash(block.hash);
-    let inconsistent =
-        |what: String| StorageError::InconsistentBlock { hash, height: block.height, what };
+    let inconsistent = |what: String| StorageError::InconsistentBlock {
+        hash,
+        height: block.height,
+        what,
+    };
 
     // Does it connect?
     let top = Snapshot::new(tx).top_info()?;
     let expected = top.map_or(0, |t| t.height + 1);
     if block.height != expected {
-        return Err(StorageError::WrongHeight { hash, given: block.height, expected });
+        return Err(StorageError::WrongHeight {
+            hash,
+            given: block.height,
+            expected,
+        });
     }
     let top_hash = top.map_or([0; 32], |t| t.hash);
     if block.block.header.previous != top_hash {
@@ -51,7 +61,9 @@ pub(crate) fn append_block(tx: &mut dyn WriteTx, block: &VerifiedBlock) -> Resul
         return Err(StorageError::DuplicateBlock { hash, height });
     }
     if crate::derive::miner_height(&block.block) != Some(block.height) {
-        return Err(inconsistent("the miner transaction names another height".into()));
+        return Err(inconsistent(
+            "the miner transaction names another height".into(),
+        ));
     }
     if block.block.transactions.len() != block.txs.len() {
         return Err(inconsistent(format!(
@@ -62,7 +74,9 @@ pub(crate) fn append_block(tx: &mut dyn WriteTx, block: &VerifiedBlock) -> Resul
     }
     for (i, (listed, given)) in block.block.transactions.iter().zip(&block.txs).enumerate() {
         if *listed != given.hash {
-            return Err(inconsistent(format!("transaction {i} is not the one the block lists")));
+            return Err(inconsistent(format!(
+                "transaction {i} is not the one the block lists"
+            )));
         }
     }
     if top.is_some_and(|top| block.cumulative_difficulty <= top.cumulative_difficulty) {
@@ -77,8 +91,16 @@ pub(crate) fn append_block(tx: &mut dyn WriteTx, block: &VerifiedBlock) -> Resul
         .ok_or_else(|| inconsistent("the blob does not hold the miner transaction".into()))?;
     let miner_tx = block.block.miner_transaction();
     let mut txs = Vec::with_capacity(block.txs.len() + 1);
-    txs.push(TxToStore { hash: miner_tx.hash(), blob: miner_blob, tx: miner_tx });
-    txs.extend(block.txs.iter().map(|t| TxToStore { hash: t.hash, blob: &t.blob, tx: &t.tx }));
+    txs.push(TxToStore {
+        hash: miner_tx.hash(),
+        blob: miner_blob,
+        tx: miner_tx,
+    });
+    txs.extend(block.txs.iter().map(|t| TxToStore {
+        hash: t.hash,
+        blob: &t.blob,
+        tx: &t.tx,
+    }));
 
     let first_tx_index = top.map_or(0, |t| t.first_tx_index + t.tx_count);
     let mut rct_outputs = top.map_or(0, |t| t.cumulative_rct_outputs);
@@ -88,17 +110,33 @@ pub(crate) fn append_block(tx: &mut dyn WriteTx, block: &VerifiedBlock) -> Resul
         let effects = tx_effects(item.tx)
             .map_err(|what| inconsistent(format!("transaction {}: {what}", HexHash(item.hash))))?;
         if i == 0 && !effects.is_coinbase {
-            return Err(inconsistent("the miner transaction has no generation input".into()));
+            return Err(inconsistent(
+                "the miner transaction has no generation input".into(),
+            ));
         }
         if i > 0 && effects.is_coinbase {
-            return Err(inconsistent(format!("transaction {} is a miner transaction", HexHash(item.hash))));
+            return Err(inconsistent(format!(
+                "transaction {} is a miner transaction",
+                HexHash(item.hash)
+            )));
         }
         if let Some(other) = Snapshot::new(tx).tx_location(&item.hash)? {
-            return Err(StorageError::DuplicateTx { tx: HexHash(item.hash), height: other.height });
+            return Err(StorageError::DuplicateTx {
+                tx: HexHash(item.hash),
+                height: other.height,
+            });
         }
-        let location = TxLocation { tx_index, height: block.height, index_in_block };
+        let location = TxLocation {
+            tx_index,
+            height: block.height,
+            index_in_block,
+        };
         tx.put(Table::TxIds, &item.hash, &encode_tx_location(&location))?;
-        tx.put(Table::TxBlobs, &u64_key(tx_index), &encode_tx_blob(&item.hash, item.blob))?;
+        tx.put(
+            Table::TxBlobs,
+            &u64_key(tx_index),
+            &encode_tx_blob(&item.hash, item.blob),
+        )?;
 
         for key_image in &effects.key_images {
             if contains(tx, Table::KeyImages, key_image)? {
@@ -122,7 +160,11 @@ pub(crate) fn append_block(tx: &mut dyn WriteTx, block: &VerifiedBlock) -> Resul
             };
             let amount = out.kind.pool();
             if amount == 0 {
-                tx.put(Table::RctOutputs, &u64_key(rct_outputs), &encode_output(&info))?;
+                tx.put(
+                    Table::RctOutputs,
+                    &u64_key(rct_outputs),
+                    &encode_output(&info),
+                )?;
                 indices.push(rct_outputs);
                 rct_outputs += 1;
             } else {
@@ -131,7 +173,11 @@ pub(crate) fn append_block(tx: &mut dyn WriteTx, block: &VerifiedBlock) -> Resul
                     decode_u64_value(Table::AmountCounts, &count_key, v)
                 })?
                 .unwrap_or(0);
-                tx.put(Table::PreRctOutputs, &amount_index_key(amount, count), &encode_output(&info))?;
+                tx.put(
+                    Table::PreRctOutputs,
+                    &amount_index_key(amount, count),
+                    &encode_output(&info),
+                )?;
                 tx.put(Table::AmountCounts, &count_key, &(count + 1).to_le_bytes())?;
                 indices.push(count);
             }
@@ -159,16 +205,27 @@ pub(crate) fn append_block(tx: &mut dyn WriteTx, block: &VerifiedBlock) -> Resul
     };
     let height_key = u64_key(block.height);
     tx.put(Table::BlockInfo, &height_key, &encode_block_info(&info))?;
-    tx.put(Table::BlockHeights, &block.hash, &block.height.to_le_bytes())?;
+    tx.put(
+        Table::BlockHeights,
+        &block.hash,
+        &block.height.to_le_bytes(),
+    )?;
     tx.put(Table::BlockBlobs, &height_key, &block.blob)?;
     Ok(())
 }
 
 /// Removes the top block and everything it added; returns it.
 pub(crate) fn pop_block(tx: &mut dyn WriteTx) -> Result<PoppedBlock, StorageError> {
-    let info = Snapshot::new(tx).top_info()?.ok_or(StorageError::PopTooDeep { requested: 1, height: 0 })?;
+    let info = Snapshot::new(tx)
+        .top_info()?
+        .ok_or(StorageError::PopTooDeep {
+            requested: 1,
+            height: 0,
+        })?;
     let height_key = u64_key(info.height);
-    let corrupt = |table: Table, key: &[u8], what: &'static str| StorageError::corrupt(table.name(), key, what);
+    let corrupt = |table: Table, key: &[u8], what: &'static str| {
+        StorageError::corrupt(table.name(), key, what)
+    };
     let blob = get_with(tx, Table::BlockBlobs, &height_key, |v| Ok(v.to_vec()))?
         .ok_or_else(|| corrupt(Table::BlockBlobs, &height_key, "top block's blob missing"))?;
 
@@ -180,22 +237,38 @@ pub(crate) fn pop_block(tx: &mut dyn WriteTx) -> Result<PoppedBlock, StorageErro
         let key = u64_key(tx_index);
         let stored = get_with(tx, Table::TxBlobs, &key, |v| decode_tx_blob(&key, v))?
             .ok_or_else(|| corrupt(Table::TxBlobs, &key, "transaction of the top block missing"))?;
-        let parsed = parse_tx(&stored.blob).map_err(|_| corrupt(Table::TxBlobs, &key, "transaction does not parse"))?;
-        let effects = tx_effects(&parsed).map_err(|_| corrupt(Table::TxBlobs, &key, "transaction is malformed"))?;
-        let indices = get_with(tx, Table::TxOutputs, &key, |v| decode_u64s(Table::TxOutputs, &key, v))?
-            .ok_or_else(|| corrupt(Table::TxOutputs, &key, "output indices missing"))?;
+        let parsed = parse_tx(&stored.blob)
+            .map_err(|_| corrupt(Table::TxBlobs, &key, "transaction does not parse"))?;
+        let effects = tx_effects(&parsed)
+            .map_err(|_| corrupt(Table::TxBlobs, &key, "transaction is malformed"))?;
+        let indices = get_with(tx, Table::TxOutputs, &key, |v| {
+            decode_u64s(Table::TxOutputs, &key, v)
+        })?
+        .ok_or_else(|| corrupt(Table::TxOutputs, &key, "output indices missing"))?;
         if indices.len() != effects.outputs.len() {
-            return Err(corrupt(Table::TxOutputs, &key, "output count disagrees with the transaction"));
+            return Err(corrupt(
+                Table::TxOutputs,
+                &key,
+                "output count disagrees with the transaction",
+            ));
         }
         for (out, index) in effects.outputs.iter().zip(&indices).rev() {
             let amount = out.kind.pool();
             if amount == 0 {
                 if rct_outputs.checked_sub(1) != Some(*index) {
-                    return Err(corrupt(Table::TxOutputs, &key, "RingCT output is not the last"));
+                    return Err(corrupt(
+                        Table::TxOutputs,
+                        &key,
+                        "RingCT output is not the last",
+                    ));
                 }
                 rct_outputs = *index;
                 if !tx.delete(Table::RctOutputs, &u64_key(*index))? {
-                    return Err(corrupt(Table::RctOutputs, &u64_key(*index), "output missing"));
+                    return Err(corrupt(
+                        Table::RctOutputs,
+                        &u64_key(*index),
+                        "output missing",
+                    ));
                 }
             } else {
                 let count_key = u64_key(amount);
@@ -204,7 +277,11 @@ pub(crate) fn pop_block(tx: &mut dyn WriteTx) -> Result<PoppedBlock, StorageErro
                 })?
                 .unwrap_or(0);
                 if count.checked_sub(1) != Some(*index) {
-                    return Err(corrupt(Table::AmountCounts, &count_key, "pre-RingCT output is not the last"));
+                    return Err(corrupt(
+                        Table::AmountCounts,
+                        &count_key,
+                        "pre-RingCT output is not the last",
+                    ));
                 }
                 let out_key = amount_index_key(amount, *index);
                 if !tx.delete(Table::PreRctOutputs, &out_key)? {
@@ -219,19 +296,36 @@ pub(crate) fn pop_block(tx: &mut dyn WriteTx) -> Result<PoppedBlock, StorageErro
         }
         for key_image in &effects.key_images {
             if !tx.delete(Table::KeyImages, key_image)? {
-                return Err(corrupt(Table::KeyImages, key_image, "key image of the top block missing"));
+                return Err(corrupt(
+                    Table::KeyImages,
+                    key_image,
+                    "key image of the top block missing",
+                ));
             }
         }
         if !tx.delete(Table::TxIds, &stored.hash)? {
-            return Err(corrupt(Table::TxIds, &stored.hash, "transaction location missing"));
+            return Err(corrupt(
+                Table::TxIds,
+                &stored.hash,
+                "transaction location missing",
+            ));
         }
         tx.delete(Table::TxBlobs, &key)?;
         tx.delete(Table::TxOutputs, &key)?;
         popped_txs.push(stored);
     }
-    let below = info.height.checked_sub(1).map(|h| Snapshot::new(tx).block_info(h)).transpose()?.flatten();
+    let below = info
+        .height
+        .checked_sub(1)
+        .map(|h| Snapshot::new(tx).block_info(h))
+        .transpose()?
+        .flatten();
     if rct_outputs != below.map_or(0, |b| b.cumulative_rct_outputs) {
-        return Err(corrupt(Table::BlockInfo, &height_key, "RingCT output count disagrees with the block below"));
+        return Err(corrupt(
+            Table::BlockInfo,
+            &height_key,
+            "RingCT output count disagrees with the block below",
+        ));
     }
     tx.delete(Table::BlockInfo, &height_key)?;
     tx.delete(Table::BlockHeights, &info.hash)?;
@@ -239,30 +333,49 @@ pub(crate) fn pop_block(tx: &mut dyn WriteTx) -> Result<PoppedBlock, StorageErro
     // The miner transaction was popped last; the others go back in block order.
     popped_txs.pop();
     popped_txs.reverse();
-    Ok(PoppedBlock { info, blob, txs: popped_txs })
+    Ok(PoppedBlock {
+        info,
+        blob,
+        txs: popped_txs,
+    })
 }
 
 /// Stores an alternative block; returns its chain id.
-pub(crate) fn put_alt_block(tx: &mut dyn WriteTx, block: &NewAltBlock) -> Result<Hash, StorageError> {
+pub(crate) fn put_alt_block(
+    tx: &mut dyn WriteTx,
+    block: &NewAltBlock,
+) -> Result<Hash, StorageError> {
     let hash = HexHash(block.hash);
     let header = parse_header(&block.blob)?;
     let snapshot = Snapshot::new(tx);
     if snapshot.block_height(&block.hash)?.is_some() || snapshot.alt_block(&block.hash)?.is_some() {
         return Err(StorageError::AltDuplicate { hash });
     }
-    let (parent_height, chain_id, parent_coins) = if let Some(h) = snapshot.block_height(&header.previous)? {
-        let parent = snapshot
-            .block_info(h)?
-            .ok_or_else(|| StorageError::corrupt(Table::BlockInfo.name(), &u64_key(h), "block info missing"))?;
-        (h, block.hash, parent.cumulative_generated_coins)
-    } else if let Some(parent) = snapshot.alt_block(&header.previous)? {
-        (parent.height, parent.chain_id, parent.cumulative_generated_coins)
-    } else {
-        return Err(StorageError::AltParentUnknown { hash, prev: HexHash(header.previous) });
-    };
+    let (parent_height, chain_id, parent_coins) =
+        if let Some(h) = snapshot.block_height(&header.previous)? {
+            let parent = snapshot.block_info(h)?.ok_or_else(|| {
+                StorageError::corrupt(Table::BlockInfo.name(), &u64_key(h), "block info missing")
+            })?;
+            (h, block.hash, parent.cumulative_generated_coins)
+        } else if let Some(parent) = snapshot.alt_block(&header.previous)? {
+            (
+                parent.height,
+                parent.chain_id,
+                parent.cumulative_generated_coins,
+            )
+        } else {
+            return Err(StorageError::AltParentUnknown {
+                hash,
+                prev: HexHash(header.previous),
+            });
+        };
     let expected = parent_height + 1;
     if block.height != expected {
-        return Err(StorageError::AltWrongHeight { hash, given: block.height, expected });
+        return Err(StorageError::AltWrongHeight {
+            hash,
+            given: block.height,
+            expected,
+        });
     }
     let record = AltBlock {
         hash: block.hash,
@@ -290,20 +403,32 @@ pub(crate) fn delete_alt_chain(tx: &mut dyn WriteTx, chain_id: &Hash) -> Result<
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let from = chain_key(chain_id, &[0; 32]);
     let to = chain_key(chain_id, &[0xff; 32]);
-    tx.scan(Table::AltChains, Bound::Included(&from), Bound::Included(&to), false, &mut |k, _| {
-        keys.push(k.to_vec());
-        Ok(true)
-    })?;
+    tx.scan(
+        Table::AltChains,
+        Bound::Included(&from),
+        Bound::Included(&to),
+        false,
+        &mut |k, _| {
+            keys.push(k.to_vec());
+            Ok(true)
+        },
+    )?;
     remove_alt_keys(tx, &keys)
 }
 
 /// Deletes every alternative block; returns how many.
 pub(crate) fn clear_alt_blocks(tx: &mut dyn WriteTx) -> Result<u64, StorageError> {
     let mut keys: Vec<Vec<u8>> = Vec::new();
-    tx.scan(Table::AltChains, Bound::Unbounded, Bound::Unbounded, false, &mut |k, _| {
-        keys.push(k.to_vec());
-        Ok(true)
-    })?;
+    tx.scan(
+        Table::AltChains,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        false,
+        &mut |k, _| {
+            keys.push(k.to_vec());
+            Ok(true)
+        },
+    )?;
     remove_alt_keys(tx, &keys)
 }
 
@@ -313,7 +438,9 @@ fn remove_alt_keys(tx: &mut dyn WriteTx, chain_keys: &[Vec<u8>]) -> Result<u64, 
             .get(32..)
             .ok_or_else(|| StorageError::corrupt(Table::AltChains.name(), key, "short key"))?;
         // The record must be ours to delete: it decodes (or the file is damaged).
-        get_with(tx, Table::AltBlocks, hash, |v| decode_alt_block(hash, v).map(|_| ()))?;
+        get_with(tx, Table::AltBlocks, hash, |v| {
+            decode_alt_block(hash, v).map(|_| ())
+        })?;
         tx.delete(Table::AltBlocks, hash)?;
         tx.delete(Table::AltChains, key)?;
     }

@@ -2,7 +2,12 @@
 //! bit-flipped files, other programs' databases of the same engine, a newer schema, the
 //! other engine's files, a database already open.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -22,14 +27,25 @@ fn open_redb(dir: &tempfile::TempDir) -> Result<Storage, StorageError> {
 fn junk_files_are_refused_with_an_open_error() {
     for junk in [
         b"hello, this is not a database\n".repeat(100),
-        (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect(),
+        (0..100_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect(),
         vec![0xff; 4096],
     ] {
         let dir = tempfile::tempdir().unwrap();
         fs::write(redb_file(&dir), &junk).unwrap();
         let err = open_redb(&dir).unwrap_err();
-        assert!(matches!(err, StorageError::Open { .. } | StorageError::NotAChainDatabase { .. }), "{err}");
-        assert!(err.to_string().contains("chain.redb"), "the error names the file: {err}");
+        assert!(
+            matches!(
+                err,
+                StorageError::Open { .. } | StorageError::NotAChainDatabase { .. }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("chain.redb"),
+            "the error names the file: {err}"
+        );
     }
 }
 
@@ -99,31 +115,56 @@ fn another_programs_redb_database_is_not_ours() {
     {
         let db = redb::Database::create(redb_file(&dir)).unwrap();
         let tx = db.begin_write().unwrap();
-        tx.open_table(redb::TableDefinition::<u64, u64>::new("accounts")).unwrap().insert(1, 2).unwrap();
+        tx.open_table(redb::TableDefinition::<u64, u64>::new("accounts"))
+            .unwrap()
+            .insert(1, 2)
+            .unwrap();
         tx.commit().unwrap();
     }
     let err = open_redb(&dir).unwrap_err();
-    assert!(matches!(err, StorageError::NotAChainDatabase { .. }), "{err}");
+    assert!(
+        matches!(err, StorageError::NotAChainDatabase { .. }),
+        "{err}"
+    );
 
     // A table of our name with other types.
     let dir = tempfile::tempdir().unwrap();
     {
         let db = redb::Database::create(redb_file(&dir)).unwrap();
         let tx = db.begin_write().unwrap();
-        tx.open_table(redb::TableDefinition::<u64, u64>::new("meta")).unwrap().insert(1, 2).unwrap();
+        tx.open_table(redb::TableDefinition::<u64, u64>::new("meta"))
+            .unwrap()
+            .insert(1, 2)
+            .unwrap();
         tx.commit().unwrap();
     }
     let err = open_redb(&dir).unwrap_err();
-    assert!(matches!(err, StorageError::NotAChainDatabase { .. }), "{err}");
+    assert!(
+        matches!(err, StorageError::NotAChainDatabase { .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_newer_schema_is_refused() {
     common::each_engine(|engine| {
         let dir = small_db(engine);
-        Storage::open(&common::config(&dir, engine)).unwrap().set_schema_version_for_tests(2).unwrap();
+        Storage::open(&common::config(&dir, engine))
+            .unwrap()
+            .set_schema_version_for_tests(2)
+            .unwrap();
         let err = Storage::open(&common::config(&dir, engine)).unwrap_err();
-        assert!(matches!(err, StorageError::NewerSchema { found: 2, supported: 1, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                StorageError::NewerSchema {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     });
 }
 
@@ -152,17 +193,41 @@ mod lmdb {
     fn the_other_engines_files_are_refused() {
         let dir = small_db(EngineKind::Redb);
         let err = Storage::open(&common::config(&dir, EngineKind::Lmdb)).unwrap_err();
-        assert!(matches!(err, StorageError::EngineMismatch { found: "redb", requested: "lmdb", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                StorageError::EngineMismatch {
+                    found: "redb",
+                    requested: "lmdb",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let dir = small_db(EngineKind::Lmdb);
         let err = open_redb(&dir).unwrap_err();
-        assert!(matches!(err, StorageError::EngineMismatch { found: "lmdb", requested: "redb", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                StorageError::EngineMismatch {
+                    found: "lmdb",
+                    requested: "redb",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_junk_lmdb_file_is_refused_with_an_open_error() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("chain-lmdb")).unwrap();
-        fs::write(dir.path().join("chain-lmdb/data.mdb"), b"not lmdb at all".repeat(1000)).unwrap();
+        fs::write(
+            dir.path().join("chain-lmdb/data.mdb"),
+            b"not lmdb at all".repeat(1000),
+        )
+        .unwrap();
         let err = Storage::open(&common::config(&dir, EngineKind::Lmdb)).unwrap_err();
         assert!(matches!(err, StorageError::Open { .. }), "{err}");
     }
@@ -172,7 +237,9 @@ mod lmdb {
     /// Run by `a_truncated_lmdb_file_kills_the_process_with_sigbus` in a child process.
     #[test]
     fn truncated_lmdb_child() {
-        let Ok(dir) = std::env::var(TRUNCATED_CHILD) else { return };
+        let Ok(dir) = std::env::var(TRUNCATED_CHILD) else {
+            return;
+        };
         let mut config = umbra_storage::StorageConfig::new(dir).with_engine(EngineKind::Lmdb);
         config.lmdb_map_size = 1 << 30;
         let outcome = Storage::open(&config).and_then(|db| db.check_integrity());
@@ -190,9 +257,19 @@ mod lmdb {
         let dir = small_db(EngineKind::Lmdb);
         let file = dir.path().join("chain-lmdb/data.mdb");
         let len = fs::metadata(&file).unwrap().len();
-        fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(len / 2).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
         let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "lmdb::truncated_lmdb_child", "--test-threads=1", "--quiet"])
+            .args([
+                "--exact",
+                "lmdb::truncated_lmdb_child",
+                "--test-threads=1",
+                "--quiet",
+            ])
             .env(TRUNCATED_CHILD, dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -232,6 +309,9 @@ mod lmdb {
             .unwrap();
         }
         let err = Storage::open(&common::config(&dir, EngineKind::Lmdb)).unwrap_err();
-        assert!(matches!(err, StorageError::NotAChainDatabase { .. }), "{err}");
+        assert!(
+            matches!(err, StorageError::NotAChainDatabase { .. }),
+            "{err}"
+        );
     }
 }

@@ -2,7 +2,12 @@
 //! refused without a trace, pops remove exactly what blocks added, batches are atomic.
 //! Each test runs on every engine built in (`--features lmdb` adds LMDB).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -53,12 +58,18 @@ fn blocks_written_read_back_in_every_form() {
             for b in &blocks {
                 assert_eq!(s.block_hash(b.height)?, Some(b.hash));
                 assert_eq!(s.block_height(&b.hash)?, Some(b.height));
-                assert_eq!(s.find_block(&b.hash)?, BlockLocation::Main { height: b.height });
+                assert_eq!(
+                    s.find_block(&b.hash)?,
+                    BlockLocation::Main { height: b.height }
+                );
                 assert_eq!(s.block_blob(b.height)?.as_deref(), Some(&b.blob[..]));
                 assert_eq!(s.block_blob_by_hash(&b.hash)?.as_deref(), Some(&b.blob[..]));
                 let info = s.block_info(b.height)?.unwrap();
                 rct += b.block.miner_transaction().prefix().outputs.len() as u64
-                    + b.txs.iter().map(|t| t.tx.prefix().outputs.len() as u64).sum::<u64>();
+                    + b.txs
+                        .iter()
+                        .map(|t| t.tx.prefix().outputs.len() as u64)
+                        .sum::<u64>();
                 coins += b.generated_coins;
                 assert_eq!(info.hash, b.hash);
                 assert_eq!(info.timestamp, b.block.header.timestamp);
@@ -76,8 +87,14 @@ fn blocks_written_read_back_in_every_form() {
                 tx_index += info.tx_count;
 
                 let txs = s.block_txs(b.height)?.unwrap();
-                let expected: Vec<TxBlob> =
-                    b.txs.iter().map(|t| TxBlob { hash: t.hash, blob: t.blob.clone() }).collect();
+                let expected: Vec<TxBlob> = b
+                    .txs
+                    .iter()
+                    .map(|t| TxBlob {
+                        hash: t.hash,
+                        blob: t.blob.clone(),
+                    })
+                    .collect();
                 assert_eq!(txs, expected);
 
                 // The miner transaction is stored as a transaction too, at index 0.
@@ -102,7 +119,10 @@ fn blocks_written_read_back_in_every_form() {
                         assert_eq!(out.height, b.height);
                         assert_eq!(out.tx_index, entry.location.tx_index);
                         assert!(!out.is_coinbase);
-                        let monero_oxide::transaction::Transaction::V2 { proofs: Some(p), .. } = &t.tx else {
+                        let monero_oxide::transaction::Transaction::V2 {
+                            proofs: Some(p), ..
+                        } = &t.tx
+                        else {
                             panic!("RingCT transaction expected")
                         };
                         let pos = t.tx.prefix().outputs.iter().position(|x| x == o).unwrap();
@@ -119,10 +139,23 @@ fn blocks_written_read_back_in_every_form() {
             assert_eq!(s.find_block(&[9; 32])?, BlockLocation::Unknown);
 
             let infos = s.block_infos(3..9)?;
-            assert_eq!(infos.iter().map(|i| i.height).collect::<Vec<_>>(), (3..9).collect::<Vec<_>>());
-            assert_eq!(s.block_infos(10..100)?.len(), 2, "a range past the top stops at the top");
-            assert_eq!(s.block_hashes(0..12)?, blocks.iter().map(|b| b.hash).collect::<Vec<_>>());
-            assert!(matches!(s.block_infos(0..u64::MAX), Err(StorageError::RangeTooLarge { .. })));
+            assert_eq!(
+                infos.iter().map(|i| i.height).collect::<Vec<_>>(),
+                (3..9).collect::<Vec<_>>()
+            );
+            assert_eq!(
+                s.block_infos(10..100)?.len(),
+                2,
+                "a range past the top stops at the top"
+            );
+            assert_eq!(
+                s.block_hashes(0..12)?,
+                blocks.iter().map(|b| b.hash).collect::<Vec<_>>()
+            );
+            assert!(matches!(
+                s.block_infos(0..u64::MAX),
+                Err(StorageError::RangeTooLarge { .. })
+            ));
 
             let entries = s.block_entries(&[blocks[5].hash, [1; 32]])?;
             assert_eq!(entries[0].as_ref().unwrap().height, 5);
@@ -157,7 +190,11 @@ fn a_reopened_database_has_everything() {
 fn refused(db: &umbra_storage::Storage, block: &VerifiedBlock) -> StorageError {
     let before = db.check_integrity().unwrap();
     let err = db.write_block(block).unwrap_err();
-    assert_eq!(db.check_integrity().unwrap(), before, "a refused block left something behind ({err})");
+    assert_eq!(
+        db.check_integrity().unwrap(),
+        before,
+        "a refused block left something behind ({err})"
+    );
     err
 }
 
@@ -171,13 +208,32 @@ fn a_block_that_does_not_fit_is_refused_and_leaves_nothing() {
         // Wrong height.
         let mut block = chain.clone().block(1);
         block.height += 1;
-        assert!(matches!(refused(&db, &block), StorageError::WrongHeight { given: 5, expected: 4, .. }));
+        assert!(matches!(
+            refused(&db, &block),
+            StorageError::WrongHeight {
+                given: 5,
+                expected: 4,
+                ..
+            }
+        ));
 
         // Not on top: a block building on height 2.
-        let stale = SyntheticChain::on_top_of(9, 3, db.read(|s| s.block_hash(2)).unwrap().unwrap(), 1 << 40).block(1);
-        assert!(matches!(refused(&db, &stale), StorageError::WrongHeight { .. }));
+        let stale = SyntheticChain::on_top_of(
+            9,
+            3,
+            db.read(|s| s.block_hash(2)).unwrap().unwrap(),
+            1 << 40,
+        )
+        .block(1);
+        assert!(matches!(
+            refused(&db, &stale),
+            StorageError::WrongHeight { .. }
+        ));
         let mut fork = SyntheticChain::on_top_of(9, 4, [5; 32], 1 << 40);
-        assert!(matches!(refused(&db, &fork.block(1)), StorageError::DoesNotConnect { height: 4, .. }));
+        assert!(matches!(
+            refused(&db, &fork.block(1)),
+            StorageError::DoesNotConnect { height: 4, .. }
+        ));
 
         // A key image spent in the chain already.
         let spent = db.read(|s| s.block_txs(3)).unwrap().unwrap();
@@ -185,42 +241,63 @@ fn a_block_that_does_not_fit_is_refused_and_leaves_nothing() {
         let mut next = chain.clone();
         let double = next.rct_tx(1, 2, &key_images(&spent_tx));
         let block = next.block_with(vec![double]);
-        assert!(matches!(refused(&db, &block), StorageError::KeyImageSpent { .. }));
+        assert!(matches!(
+            refused(&db, &block),
+            StorageError::KeyImageSpent { .. }
+        ));
 
         // The same key image twice in one block.
         let mut next = chain.clone();
         let a = next.rct_tx(1, 2, &[[42; 32]]);
         let b = next.rct_tx(1, 2, &[[42; 32]]);
         let block = next.block_with(vec![a, b]);
-        assert!(matches!(refused(&db, &block), StorageError::KeyImageSpent { .. }));
+        assert!(matches!(
+            refused(&db, &block),
+            StorageError::KeyImageSpent { .. }
+        ));
 
         // A transaction stored already.
         let mut next = chain.clone();
         let block = next.block_with(vec![spent_tx]);
-        assert!(matches!(refused(&db, &block), StorageError::DuplicateTx { height: 3, .. }));
+        assert!(matches!(
+            refused(&db, &block),
+            StorageError::DuplicateTx { height: 3, .. }
+        ));
 
         // Transactions that are not the ones the block lists.
         let mut next = chain.clone();
         let mut block = next.block(2);
         block.txs.swap(0, 1);
-        assert!(matches!(refused(&db, &block), StorageError::InconsistentBlock { .. }));
+        assert!(matches!(
+            refused(&db, &block),
+            StorageError::InconsistentBlock { .. }
+        ));
         let mut next = chain.clone();
         let mut block = next.block(2);
         block.txs.pop();
-        assert!(matches!(refused(&db, &block), StorageError::InconsistentBlock { .. }));
+        assert!(matches!(
+            refused(&db, &block),
+            StorageError::InconsistentBlock { .. }
+        ));
 
         // Cumulative difficulty that does not grow.
         let mut next = chain.clone();
         let mut block = next.block(0);
         block.cumulative_difficulty = 1;
-        assert!(matches!(refused(&db, &block), StorageError::InconsistentBlock { .. }));
+        assert!(matches!(
+            refused(&db, &block),
+            StorageError::InconsistentBlock { .. }
+        ));
 
         // The same block twice.
         let block = chain.block(1);
         db.write_block(&block).unwrap();
         let mut again = block;
         again.height += 1;
-        assert!(matches!(refused(&db, &again), StorageError::WrongHeight { .. } | StorageError::DoesNotConnect { .. }));
+        assert!(matches!(
+            refused(&db, &again),
+            StorageError::WrongHeight { .. } | StorageError::DoesNotConnect { .. }
+        ));
 
         // After all that, the chain still grows.
         db.write_block(&chain.block(3)).unwrap();
@@ -249,7 +326,14 @@ fn pop_removes_exactly_what_the_blocks_added() {
             assert_eq!(p.info.height, b.height);
             assert_eq!(p.info.hash, b.hash);
             assert_eq!(p.blob, b.blob);
-            let txs: Vec<TxBlob> = b.txs.iter().map(|t| TxBlob { hash: t.hash, blob: t.blob.clone() }).collect();
+            let txs: Vec<TxBlob> = b
+                .txs
+                .iter()
+                .map(|t| TxBlob {
+                    hash: t.hash,
+                    blob: t.blob.clone(),
+                })
+                .collect();
             assert_eq!(p.txs, txs);
         }
         db.read(|s| {
@@ -257,7 +341,10 @@ fn pop_removes_exactly_what_the_blocks_added() {
                 assert_eq!(s.find_block(&b.hash)?, BlockLocation::Unknown);
                 for t in &b.txs {
                     assert!(s.tx(&t.hash)?.is_none());
-                    assert_eq!(s.key_images_spent(&key_images(t))?, vec![false; key_images(t).len()]);
+                    assert_eq!(
+                        s.key_images_spent(&key_images(t))?,
+                        vec![false; key_images(t).len()]
+                    );
                 }
             }
             Ok(())
@@ -273,7 +360,13 @@ fn pop_removes_exactly_what_the_blocks_added() {
 
         // Popping nothing does nothing; genesis stays.
         assert!(db.pop_blocks(0).unwrap().is_empty());
-        assert!(matches!(db.pop_blocks(8), Err(StorageError::PopTooDeep { requested: 8, height: 8 })));
+        assert!(matches!(
+            db.pop_blocks(8),
+            Err(StorageError::PopTooDeep {
+                requested: 8,
+                height: 8
+            })
+        ));
         assert_eq!(db.pop_blocks(7).unwrap().len(), 7);
         assert_eq!(db.check_integrity().unwrap().blocks, 1);
     });
@@ -297,7 +390,12 @@ fn pre_ringct_outputs_are_indexed_by_amount_and_popped_exactly() {
                         let n = counts.entry(amount).or_default();
                         assert_eq!(*index, *n, "indices count up per amount");
                         *n += 1;
-                        let out = s.output(OutputId { amount, index: *index })?.unwrap();
+                        let out = s
+                            .output(OutputId {
+                                amount,
+                                index: *index,
+                            })?
+                            .unwrap();
                         assert_eq!(out.key, o.key.to_bytes());
                         assert_eq!(out.commitment, None);
                     }

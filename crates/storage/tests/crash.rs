@@ -7,7 +7,12 @@
 //! SIGKILL tests atomicity and that a commit is never half-visible; it cannot test the
 //! fsync against power loss (the kernel's page cache survives the process).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -36,7 +41,9 @@ fn engine_named(name: &str) -> EngineKind {
 /// The child's loop; runs only when the environment names a directory.
 #[test]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_DIR) else { return };
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
     let engine = engine_named(&std::env::var(CHILD_ENGINE).unwrap());
     let mut config = StorageConfig::new(dir).with_engine(engine);
     config.lmdb_map_size = 1 << 30;
@@ -47,7 +54,9 @@ fn crash_child() {
     while started.elapsed() < CHILD_LIFETIME {
         op += 1;
         let top = db.read(|s| s.top_info()).unwrap();
-        let (next, hash, cd) = top.map_or((0, [0; 32], 0), |t| (t.height + 1, t.hash, t.cumulative_difficulty));
+        let (next, hash, cd) = top.map_or((0, [0; 32], 0), |t| {
+            (t.height + 1, t.hash, t.cumulative_difficulty)
+        });
         let mut chain = SyntheticChain::on_top_of(next ^ (op << 32), next, hash, cd);
         if op.is_multiple_of(7) && next > 4 {
             let k = 1 + op % 3;
@@ -93,7 +102,13 @@ fn a_killed_writer_leaves_every_committed_block_intact() {
         let mut last_height = None;
         for round in 0..KILLS {
             let mut child = Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "crash_child", "--nocapture", "--test-threads=1", "--quiet"])
+                .args([
+                    "--exact",
+                    "crash_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                    "--quiet",
+                ])
                 .env(CHILD_DIR, dir.path())
                 .env(CHILD_ENGINE, engine.name())
                 .stdout(Stdio::piped())
@@ -134,14 +149,18 @@ fn a_killed_writer_leaves_every_committed_block_intact() {
             }
 
             let db = Storage::open(&common::config(&dir, *engine)).unwrap();
-            let report = db.check_integrity().unwrap_or_else(|e| panic!("{}: round {round}: {e}", engine.name()));
+            let report = db
+                .check_integrity()
+                .unwrap_or_else(|e| panic!("{}: round {round}: {e}", engine.name()));
             let (height, hash) = db.read(|s| s.top()).unwrap().unwrap();
             let (said_height, said_hash) = heard.committed.clone().unwrap();
             let as_said = height == said_height && hex::encode(hash) == said_hash;
             let one_more = match heard.in_flight.as_deref() {
                 Some("write 1") => height == said_height + 1,
                 Some("write 4") => height == said_height + 4,
-                Some(pop) => pop.strip_prefix("pop ").is_some_and(|k| height + k.parse::<u64>().unwrap() == said_height),
+                Some(pop) => pop
+                    .strip_prefix("pop ")
+                    .is_some_and(|k| height + k.parse::<u64>().unwrap() == said_height),
                 None => false,
             };
             assert!(
@@ -154,13 +173,20 @@ fn a_killed_writer_leaves_every_committed_block_intact() {
                 "{} round {round}: {} lines heard, top {height} ({}), {} txs, {} key images",
                 engine.name(),
                 heard.lines,
-                if as_said { "as reported" } else { "plus the operation in flight" },
+                if as_said {
+                    "as reported"
+                } else {
+                    "plus the operation in flight"
+                },
                 report.txs,
                 report.key_images
             );
             last_height = Some(height);
         }
-        eprintln!("{}: killed during an operation {killed_mid_write} of {KILLS} times", engine.name());
+        eprintln!(
+            "{}: killed during an operation {killed_mid_write} of {KILLS} times",
+            engine.name()
+        );
         assert!(last_height.unwrap() > 0);
     }
 }

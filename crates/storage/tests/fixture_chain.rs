@@ -8,7 +8,13 @@
 //!
 //! Skipped (with a message) when the fixture is not there: it takes minutes to build.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::print_stderr)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stderr
+)]
 
 mod common;
 
@@ -20,13 +26,17 @@ use umbra_storage::{OutputId, VerifiedBlock, VerifiedTx, parse_block_blob};
 fn fixture_dir() -> Option<PathBuf> {
     let root = std::env::var_os("UMBRA_FIXTURES")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/umbra-fixtures")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/umbra-fixtures"))
+        })?;
     let mut found: Vec<PathBuf> = std::fs::read_dir(root)
         .ok()?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("regtest-chain-r1-"))
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("regtest-chain-r1-"))
                 && p.join("COMPLETE").exists()
         })
         .collect();
@@ -35,7 +45,10 @@ fn fixture_dir() -> Option<PathBuf> {
 }
 
 fn hex32(v: &Value) -> [u8; 32] {
-    hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
+    hex::decode(v.as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
 }
 
 #[test]
@@ -45,13 +58,20 @@ fn the_regtest_fixture_chain_reads_back_as_monerod_reported_it() {
         return;
     };
     eprintln!("fixture: {}", dir.display());
-    let facts: Value = serde_json::from_slice(&std::fs::read(dir.join("facts.json")).unwrap()).unwrap();
-    let outputs: Value = serde_json::from_slice(&std::fs::read(dir.join("outputs.json")).unwrap()).unwrap();
+    let facts: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("facts.json")).unwrap()).unwrap();
+    let outputs: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("outputs.json")).unwrap()).unwrap();
     let fees: HashMap<String, u64> = facts["txs"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["hash"].as_str().unwrap().to_owned(), t["fee"].as_u64().unwrap()))
+        .map(|t| {
+            (
+                t["hash"].as_str().unwrap().to_owned(),
+                t["fee"].as_u64().unwrap(),
+            )
+        })
         .collect();
 
     let mut blocks = Vec::new();
@@ -65,12 +85,20 @@ fn the_regtest_fixture_chain_reads_back_as_monerod_reported_it() {
             .unwrap()
             .iter()
             .map(|h| {
-                let tx = VerifiedTx::from_blob(std::fs::read(dir.join(format!("txs/{}.bin", h.as_str().unwrap()))).unwrap()).unwrap();
+                let tx = VerifiedTx::from_blob(
+                    std::fs::read(dir.join(format!("txs/{}.bin", h.as_str().unwrap()))).unwrap(),
+                )
+                .unwrap();
                 assert_eq!(tx.hash, hex32(h));
                 tx
             })
             .collect();
-        let block_fees: u64 = b["tx_hashes"].as_array().unwrap().iter().map(|h| fees[h.as_str().unwrap()]).sum();
+        let block_fees: u64 = b["tx_hashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| fees[h.as_str().unwrap()])
+            .sum();
         blocks.push(VerifiedBlock {
             block,
             blob,
@@ -92,40 +120,81 @@ fn the_regtest_fixture_chain_reads_back_as_monerod_reported_it() {
         let report = db.check_integrity().unwrap();
         let totals = &facts["totals"];
         assert_eq!(report.blocks, totals["block_count"].as_u64().unwrap());
-        assert_eq!(report.rct_outputs, totals["rct_output_count"].as_u64().unwrap());
-        assert_eq!(report.txs, report.blocks + totals["tx_count"].as_u64().unwrap());
+        assert_eq!(
+            report.rct_outputs,
+            totals["rct_output_count"].as_u64().unwrap()
+        );
+        assert_eq!(
+            report.txs,
+            report.blocks + totals["tx_count"].as_u64().unwrap()
+        );
 
         db.read(|s| {
             let top = s.top_info()?.unwrap();
             assert_eq!(top.hash, hex32(&totals["tip_hash"]));
-            assert_eq!(top.cumulative_generated_coins, totals["already_generated_coins"].as_u64().unwrap());
+            assert_eq!(
+                top.cumulative_generated_coins,
+                totals["already_generated_coins"].as_u64().unwrap()
+            );
             assert_eq!(s.num_outputs(0)?, outputs["count"].as_u64().unwrap());
 
             for b in facts["blocks"].as_array().unwrap() {
                 let info = s.block_info(b["height"].as_u64().unwrap())?.unwrap();
                 assert_eq!(info.timestamp, b["timestamp"].as_u64().unwrap());
-                assert_eq!(u64::from(info.major_version), b["major_version"].as_u64().unwrap());
-                assert_eq!(u64::from(info.minor_version), b["minor_version"].as_u64().unwrap());
+                assert_eq!(
+                    u64::from(info.major_version),
+                    b["major_version"].as_u64().unwrap()
+                );
+                assert_eq!(
+                    u64::from(info.minor_version),
+                    b["minor_version"].as_u64().unwrap()
+                );
                 let miner = &b["miner_tx"];
                 let entry = s.tx(&hex32(&miner["hash"]))?.unwrap();
                 assert_eq!(entry.location.index_in_block, 0);
-                let indices: Vec<u64> = miner["output_indices"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
-                assert_eq!(entry.output_indices, indices, "miner tx of block {}", info.height);
+                let indices: Vec<u64> = miner["output_indices"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap())
+                    .collect();
+                assert_eq!(
+                    entry.output_indices, indices,
+                    "miner tx of block {}",
+                    info.height
+                );
             }
             for t in facts["txs"].as_array().unwrap() {
                 let entry = s.tx(&hex32(&t["hash"]))?.unwrap();
                 assert_eq!(entry.location.height, t["block_height"].as_u64().unwrap());
-                assert_eq!(entry.location.index_in_block, t["index_in_block"].as_u64().unwrap() + 1);
-                let indices: Vec<u64> = t["output_indices"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+                assert_eq!(
+                    entry.location.index_in_block,
+                    t["index_in_block"].as_u64().unwrap() + 1
+                );
+                let indices: Vec<u64> = t["output_indices"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap())
+                    .collect();
                 assert_eq!(entry.output_indices, indices);
-                let kis: Vec<[u8; 32]> = t["inputs"].as_array().unwrap().iter().map(|i| hex32(&i["key_image"])).collect();
+                let kis: Vec<[u8; 32]> = t["inputs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| hex32(&i["key_image"]))
+                    .collect();
                 assert_eq!(s.key_images_spent(&kis)?, vec![true; kis.len()]);
             }
             for (index, o) in outputs["outputs"].as_object().unwrap() {
                 let index: u64 = index.parse().unwrap();
                 let out = s.output(OutputId::rct(index))?.unwrap();
                 assert_eq!(out.key, hex32(&o["key"]), "output {index}");
-                assert_eq!(out.commitment, Some(hex32(&o["mask"])), "commitment of output {index}");
+                assert_eq!(
+                    out.commitment,
+                    Some(hex32(&o["mask"])),
+                    "commitment of output {index}"
+                );
                 assert_eq!(out.height, o["height"].as_u64().unwrap());
                 assert_eq!(s.tx_hash_by_index(out.tx_index)?, Some(hex32(&o["txid"])));
             }

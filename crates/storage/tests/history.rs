@@ -2,7 +2,12 @@
 //! peer's — the highest common block and our ids from there — for peers behind us, on a
 //! fork, ahead of us and on another network.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -20,7 +25,10 @@ fn chain_of(db: &Storage, chain: &mut SyntheticChain, n: u64) -> Vec<VerifiedBlo
 
 /// The short history of a chain given as its hashes, as a peer would send it.
 fn history_of(hashes: &[Hash]) -> Vec<Hash> {
-    short_history_heights(hashes.len() as u64).into_iter().map(|h| hashes[h as usize]).collect()
+    short_history_heights(hashes.len() as u64)
+        .into_iter()
+        .map(|h| hashes[h as usize])
+        .collect()
 }
 
 #[test]
@@ -48,37 +56,62 @@ fn a_peer_history_is_answered_from_the_highest_common_block() {
         let top_cd = blocks[299].cumulative_difficulty;
 
         // A peer behind us, on our chain at height 149.
-        let reply = db.read(|s| s.chain_supplement(&history_of(&ours[..150]), 10_000)).unwrap().unwrap();
+        let reply = db
+            .read(|s| s.chain_supplement(&history_of(&ours[..150]), 10_000))
+            .unwrap()
+            .unwrap();
         assert_eq!(reply.start_height, 149);
         assert_eq!(reply.total_height, 300);
         assert_eq!(reply.cumulative_difficulty, top_cd);
         assert_eq!(reply.block_ids, ours[149..].to_vec());
 
         // The limit.
-        let reply = db.read(|s| s.chain_supplement(&history_of(&ours[..150]), 50)).unwrap().unwrap();
+        let reply = db
+            .read(|s| s.chain_supplement(&history_of(&ours[..150]), 50))
+            .unwrap()
+            .unwrap();
         assert_eq!(reply.block_ids, ours[149..199].to_vec());
 
         // A peer on a fork from height 220: the first entry of its history that is ours
         // is at or below the split, and our ids from there lead to our top.
-        let mut fork = SyntheticChain::on_top_of(77, 221, ours[220], blocks[220].cumulative_difficulty);
+        let mut fork =
+            SyntheticChain::on_top_of(77, 221, ours[220], blocks[220].cumulative_difficulty);
         let mut theirs = ours[..221].to_vec();
         theirs.extend((0..100).map(|_| fork.block(0).hash));
-        let reply = db.read(|s| s.chain_supplement(&history_of(&theirs), 10_000)).unwrap().unwrap();
+        let reply = db
+            .read(|s| s.chain_supplement(&history_of(&theirs), 10_000))
+            .unwrap()
+            .unwrap();
         let first_common = |peer_len: u64, common_up_to: u64| {
-            short_history_heights(peer_len).into_iter().find(|h| *h <= common_up_to).unwrap()
+            short_history_heights(peer_len)
+                .into_iter()
+                .find(|h| *h <= common_up_to)
+                .unwrap()
         };
         assert_eq!(reply.start_height, first_common(theirs.len() as u64, 220));
-        assert_eq!(reply.block_ids.first(), Some(&ours[reply.start_height as usize]));
+        assert_eq!(
+            reply.block_ids.first(),
+            Some(&ours[reply.start_height as usize])
+        );
         assert_eq!(reply.block_ids.last(), Some(&ours[299]));
 
         // A peer level with us: from our top. Ahead of us on our chain: from the highest
         // entry of its history we have.
-        let reply = db.read(|s| s.chain_supplement(&history_of(&ours), 10_000)).unwrap().unwrap();
-        assert_eq!((reply.start_height, reply.block_ids), (299, vec![ours[299]]));
+        let reply = db
+            .read(|s| s.chain_supplement(&history_of(&ours), 10_000))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (reply.start_height, reply.block_ids),
+            (299, vec![ours[299]])
+        );
         let mut ahead = chain.clone();
         let mut longer = ours.clone();
         longer.extend((0..30).map(|_| ahead.block(0).hash));
-        let reply = db.read(|s| s.chain_supplement(&history_of(&longer), 10_000)).unwrap().unwrap();
+        let reply = db
+            .read(|s| s.chain_supplement(&history_of(&longer), 10_000))
+            .unwrap()
+            .unwrap();
         assert_eq!(reply.start_height, first_common(longer.len() as u64, 299));
 
         // Another genesis, or nothing: no answer.
@@ -87,7 +120,10 @@ fn a_peer_history_is_answered_from_the_highest_common_block() {
         assert_eq!(db.read(|s| s.chain_supplement(&other, 100)).unwrap(), None);
         assert_eq!(db.read(|s| s.chain_supplement(&[], 100)).unwrap(), None);
         // Only genesis in common: from genesis.
-        let reply = db.read(|s| s.chain_supplement(&[[2; 32], [3; 32], ours[0]], 5)).unwrap().unwrap();
+        let reply = db
+            .read(|s| s.chain_supplement(&[[2; 32], [3; 32], ours[0]], 5))
+            .unwrap()
+            .unwrap();
         assert_eq!((reply.start_height, reply.block_ids.len()), (0, 5));
     });
 }

@@ -3,7 +3,12 @@
 //! database passes the integrity check, its top is the model's, pops return exactly the
 //! blocks the model drops, and their key images are unspent again.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -50,7 +55,12 @@ fn run(engine: umbra_storage::EngineKind, ops: &[Op], seed: u64) {
     let mut step = 0u64;
     let builder = |model: &[VerifiedBlock], step: u64| match model.last() {
         None => SyntheticChain::new(seed ^ step),
-        Some(top) => SyntheticChain::on_top_of(seed ^ step, top.height + 1, top.hash, top.cumulative_difficulty),
+        Some(top) => SyntheticChain::on_top_of(
+            seed ^ step,
+            top.height + 1,
+            top.hash,
+            top.cumulative_difficulty,
+        ),
     };
     let genesis = builder(&model, 0).block(0);
     db.write_block(&genesis).unwrap();
@@ -80,17 +90,41 @@ fn run(engine: umbra_storage::EngineKind, ops: &[Op], seed: u64) {
                 let dropped = model.split_off(model.len() - *blocks as usize);
                 assert_eq!(popped.len(), dropped.len());
                 for (p, d) in popped.iter().zip(&dropped) {
-                    assert_eq!((p.info.height, p.info.hash, &p.blob), (d.height, d.hash, &d.blob));
-                    let txs: Vec<TxBlob> = d.txs.iter().map(|t| TxBlob { hash: t.hash, blob: t.blob.clone() }).collect();
+                    assert_eq!(
+                        (p.info.height, p.info.hash, &p.blob),
+                        (d.height, d.hash, &d.blob)
+                    );
+                    let txs: Vec<TxBlob> = d
+                        .txs
+                        .iter()
+                        .map(|t| TxBlob {
+                            hash: t.hash,
+                            blob: t.blob.clone(),
+                        })
+                        .collect();
                     assert_eq!(p.txs, txs);
                     let kis = key_images(d);
-                    assert_eq!(db.read(|s| s.key_images_spent(&kis)).unwrap(), vec![false; kis.len()]);
+                    assert_eq!(
+                        db.read(|s| s.key_images_spent(&kis)).unwrap(),
+                        vec![false; kis.len()]
+                    );
                     assert_eq!(db.read(|s| s.block_height(&d.hash)).unwrap(), None);
                 }
             }
             Op::Alt { below_top, len } => {
-                let Some(parent) = model.len().checked_sub(1 + *below_top as usize).map(|i| &model[i]) else { continue };
-                let mut chain = SyntheticChain::on_top_of(seed ^ step ^ 0xa17, parent.height + 1, parent.hash, parent.cumulative_difficulty);
+                let Some(parent) = model
+                    .len()
+                    .checked_sub(1 + *below_top as usize)
+                    .map(|i| &model[i])
+                else {
+                    continue;
+                };
+                let mut chain = SyntheticChain::on_top_of(
+                    seed ^ step ^ 0xa17,
+                    parent.height + 1,
+                    parent.hash,
+                    parent.cumulative_difficulty,
+                );
                 let mut tip = None;
                 for _ in 0..*len {
                     let b = chain.block(1);
@@ -99,14 +133,23 @@ fn run(engine: umbra_storage::EngineKind, ops: &[Op], seed: u64) {
                             blob: b.blob.clone(),
                             hash: b.hash,
                             height: b.height,
-                            txs: b.txs.iter().map(|t| TxBlob { hash: t.hash, blob: t.blob.clone() }).collect(),
+                            txs: b
+                                .txs
+                                .iter()
+                                .map(|t| TxBlob {
+                                    hash: t.hash,
+                                    blob: t.blob.clone(),
+                                })
+                                .collect(),
                             weight: b.weight,
                             long_term_weight: b.long_term_weight,
                             cumulative_difficulty: b.cumulative_difficulty,
                             generated_coins: b.generated_coins,
                         })
                         .unwrap();
-                    assert!(matches!(db.read(|s| s.find_block(&b.hash)).unwrap(), BlockLocation::Alt { chain_id, .. } if chain_id == id));
+                    assert!(
+                        matches!(db.read(|s| s.find_block(&b.hash)).unwrap(), BlockLocation::Alt { chain_id, .. } if chain_id == id)
+                    );
                     alt_blocks += 1;
                     tip = Some(b.hash);
                 }
@@ -119,7 +162,9 @@ fn run(engine: umbra_storage::EngineKind, ops: &[Op], seed: u64) {
                 alt_blocks = 0;
             }
         }
-        let report = db.check_integrity().unwrap_or_else(|e| panic!("after {op:?}: {e}"));
+        let report = db
+            .check_integrity()
+            .unwrap_or_else(|e| panic!("after {op:?}: {e}"));
         assert_eq!(report.blocks, model.len() as u64);
         assert_eq!(report.alt_blocks, alt_blocks);
         let top = model.last().unwrap();

@@ -6,7 +6,10 @@
 //! The map size (the most the file may grow to) is set at open; on 64-bit systems it is
 //! address space, not memory or disk.
 
-#![allow(unsafe_code, reason = "opening an LMDB environment is unsafe in heed; see SAFETY below")]
+#![allow(
+    unsafe_code,
+    reason = "opening an LMDB environment is unsafe in heed; see SAFETY below"
+)]
 
 use std::{
     ops::Bound,
@@ -73,7 +76,10 @@ impl LmdbEngine {
         };
         std::fs::create_dir_all(&path).map_err(|e| open_err(Box::new(e)))?;
         let mut options = EnvOpenOptions::new();
-        options.map_size(map_size).max_dbs(Table::ALL.len() as u32 + 2).max_readers(256);
+        options
+            .map_size(map_size)
+            .max_dbs(Table::ALL.len() as u32 + 2)
+            .max_readers(256);
         // SAFETY: heed marks opening unsafe because the memory map must not be modified
         // behind LMDB's back (by truncating or rewriting the file in this or another
         // process). The directory is private to this database; LMDB's own lock file
@@ -106,7 +112,10 @@ impl LmdbEngine {
                 .collect();
             // Named databases are keys of the unnamed one: an environment with none of ours
             // is new only if it has no named database at all (else it is someone else's).
-            let unnamed: Option<Db<'_>> = opener.database_options().types::<Bytes, Bytes>().open(wtxn)?;
+            let unnamed: Option<Db<'_>> = opener
+                .database_options()
+                .types::<Bytes, Bytes>()
+                .open(wtxn)?;
             let empty = match unnamed {
                 Some(db) => db.is_empty(wtxn)?,
                 None => true,
@@ -131,7 +140,10 @@ impl LmdbEngine {
                 }
                 let dbs: [Db<'_>; Table::ALL.len()] =
                     dbs.try_into().map_err(|_| table_count_error())?;
-                let mut write = LmdbWrite { txn: wtxn, dbs: &dbs };
+                let mut write = LmdbWrite {
+                    txn: wtxn,
+                    dbs: &dbs,
+                };
                 init(&mut write).map_err(OpenFailure::Storage)?;
                 return Ok(CommitOrAbort::Commit(dbs));
             }
@@ -151,7 +163,11 @@ impl LmdbEngine {
             Ok(CommitOrAbort::Abort(e)) | Err(OpenFailure::Storage(e)) => return Err(e),
             Err(OpenFailure::Heed(e)) => return Err(open_err(Box::new(e))),
         };
-        Ok(LmdbEngine { env, dbs, data_file: path.join("data.mdb") })
+        Ok(LmdbEngine {
+            env,
+            dbs,
+            data_file: path.join("data.mdb"),
+        })
     }
 
     /// The environment's data file.
@@ -163,8 +179,14 @@ impl LmdbEngine {
         &self,
         f: impl FnOnce(&dyn ReadTx) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
-        let txn = self.env.read_txn().map_err(|e| StorageError::engine("begin read", e))?;
-        let read = LmdbRead { txn: &txn, dbs: &self.dbs };
+        let txn = self
+            .env
+            .read_txn()
+            .map_err(|e| StorageError::engine("begin read", e))?;
+        let read = LmdbRead {
+            txn: &txn,
+            dbs: &self.dbs,
+        };
         f(&read)
     }
 
@@ -172,14 +194,21 @@ impl LmdbEngine {
         &self,
         f: impl FnOnce(&mut dyn WriteTx) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
-        let mut txn = self.env.write_txn().map_err(|e| StorageError::engine("begin write", e))?;
+        let mut txn = self
+            .env
+            .write_txn()
+            .map_err(|e| StorageError::engine("begin write", e))?;
         let result = {
-            let mut write = LmdbWrite { txn: &mut txn, dbs: &self.dbs };
+            let mut write = LmdbWrite {
+                txn: &mut txn,
+                dbs: &self.dbs,
+            };
             f(&mut write)
         };
         match result {
             Ok(value) => {
-                txn.commit().map_err(|e| StorageError::engine("commit", e))?;
+                txn.commit()
+                    .map_err(|e| StorageError::engine("commit", e))?;
                 Ok(value)
             }
             Err(e) => {
@@ -201,7 +230,10 @@ fn get_in(
     key: &[u8],
     f: &mut dyn FnMut(&[u8]) -> Result<(), StorageError>,
 ) -> Result<bool, StorageError> {
-    match db.get(txn, key).map_err(|e| StorageError::engine("get", e))? {
+    match db
+        .get(txn, key)
+        .map_err(|e| StorageError::engine("get", e))?
+    {
         Some(value) => {
             f(value)?;
             Ok(true)
@@ -227,13 +259,19 @@ fn scan_in(
         visit(k, v)
     };
     if rev {
-        for item in db.rev_range(txn, &range).map_err(|e| StorageError::engine("range", e))? {
+        for item in db
+            .rev_range(txn, &range)
+            .map_err(|e| StorageError::engine("range", e))?
+        {
             if !step(item)? {
                 break;
             }
         }
     } else {
-        for item in db.range(txn, &range).map_err(|e| StorageError::engine("range", e))? {
+        for item in db
+            .range(txn, &range)
+            .map_err(|e| StorageError::engine("range", e))?
+        {
             if !step(item)? {
                 break;
             }
@@ -305,10 +343,14 @@ impl ReadTx for LmdbWrite<'_, '_> {
 
 impl WriteTx for LmdbWrite<'_, '_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
-        slot(self.dbs, table).put(self.txn, key, value).map_err(|e| StorageError::engine("put", e))
+        slot(self.dbs, table)
+            .put(self.txn, key, value)
+            .map_err(|e| StorageError::engine("put", e))
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StorageError> {
-        slot(self.dbs, table).delete(self.txn, key).map_err(|e| StorageError::engine("delete", e))
+        slot(self.dbs, table)
+            .delete(self.txn, key)
+            .map_err(|e| StorageError::engine("delete", e))
     }
 }

@@ -9,7 +9,7 @@
 
 use std::{ops::Bound, path::Path};
 
-use crate::{StorageError, config::EngineKind};
+use crate::{StorageConfig, StorageError, config::EngineKind};
 
 #[cfg(feature = "lmdb")]
 mod lmdb;
@@ -155,18 +155,18 @@ impl Engine {
     /// every table, and `init`'s writes, in one transaction; a database with only some of
     /// them, or with tables of other types, is not ours.
     pub(crate) fn open(
-        kind: EngineKind,
-        dir: &Path,
-        lmdb_map_size: usize,
+        config: &StorageConfig,
         init: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StorageError>,
     ) -> Result<Engine, StorageError> {
-        guarded("open", || match kind {
+        let dir = &config.data_dir;
+        guarded("open", || match config.engine {
             EngineKind::Redb => {
-                let _ = lmdb_map_size;
-                redb::RedbEngine::open(dir, init).map(Engine::Redb)
+                redb::RedbEngine::open(dir, config.redb_quick_repair, init).map(Engine::Redb)
             }
             #[cfg(feature = "lmdb")]
-            EngineKind::Lmdb => lmdb::LmdbEngine::open(dir, lmdb_map_size, init).map(Engine::Lmdb),
+            EngineKind::Lmdb => {
+                lmdb::LmdbEngine::open(dir, config.lmdb_map_size, init).map(Engine::Lmdb)
+            }
         })
     }
 
@@ -222,7 +222,10 @@ impl Engine {
         };
         let meta = std::fs::metadata(path).map_err(|e| StorageError::engine("file size", e))?;
         use std::os::unix::fs::MetadataExt;
-        Ok(FileSize { apparent: meta.len(), allocated: meta.blocks().saturating_mul(512) })
+        Ok(FileSize {
+            apparent: meta.len(),
+            allocated: meta.blocks().saturating_mul(512),
+        })
     }
 }
 
@@ -233,7 +236,10 @@ impl Engine {
 /// the node down with it. Nothing of a write that panicked is committed (the commit is
 /// the last step). The engine may refuse further use afterwards (a poisoned lock): those
 /// refusals are errors too.
-fn guarded<R>(op: &'static str, f: impl FnOnce() -> Result<R, StorageError>) -> Result<R, StorageError> {
+fn guarded<R>(
+    op: &'static str,
+    f: impl FnOnce() -> Result<R, StorageError>,
+) -> Result<R, StorageError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(payload) => {
@@ -290,11 +296,17 @@ pub(crate) fn last_with<T>(
 ) -> Result<Option<T>, StorageError> {
     let mut decode = Some(decode);
     let mut out = None;
-    tx.scan(table, Bound::Unbounded, Bound::Unbounded, true, &mut |k, v| {
-        if let Some(decode) = decode.take() {
-            out = Some(decode(k, v)?);
-        }
-        Ok(false)
-    })?;
+    tx.scan(
+        table,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        true,
+        &mut |k, v| {
+            if let Some(decode) = decode.take() {
+                out = Some(decode(k, v)?);
+            }
+            Ok(false)
+        },
+    )?;
     Ok(out)
 }

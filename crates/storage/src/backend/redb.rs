@@ -1,7 +1,12 @@
 //! The redb engine: one file, `<data dir>/chain.redb`.
 //!
 //! Each [`Table`] is a redb table of `&[u8]` keys and values. Commits use redb's default
-//! durability (`Immediate`: the commit has reached the disk when `commit` returns).
+//! durability (`Immediate`: the commit has reached the disk when `commit` returns): by
+//! default one fsync per commit, with checksums deciding after a crash which of the two
+//! commit slots is valid, and a full repair (checksums and allocator rebuilt over the
+//! whole file) on the first open after a crash. With `redb_quick_repair` each commit also
+//! saves the allocator state and commits in two phases (two fsyncs), and that open is
+//! immediate.
 
 use std::{
     cell::OnceCell,
@@ -39,6 +44,7 @@ fn slot<T>(array: &[T; Table::ALL.len()], table: Table) -> &T {
 pub(crate) struct RedbEngine {
     db: Database,
     path: PathBuf,
+    quick_repair: bool,
 }
 
 impl RedbEngine {
@@ -47,13 +53,22 @@ impl RedbEngine {
     /// writes in one transaction.
     pub(crate) fn open(
         dir: &Path,
+        quick_repair: bool,
         init: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), StorageError>,
     ) -> Result<Self, StorageError> {
         let path = dir.join(FILE_NAME);
-        let open_err =
-            |source: Box<dyn std::error::Error + Send + Sync>| StorageError::Open { path: path.clone(), source };
-        let db = Database::builder().create(&path).map_err(|e| open_err(Box::new(e)))?;
-        let engine = RedbEngine { db, path: path.clone() };
+        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StorageError::Open {
+            path: path.clone(),
+            source,
+        };
+        let db = Database::builder()
+            .create(&path)
+            .map_err(|e| open_err(Box::new(e)))?;
+        let engine = RedbEngine {
+            db,
+            path: path.clone(),
+            quick_repair,
+        };
 
         let present: Vec<String> = {
             let txn = engine.db.begin_read().map_err(|e| open_err(Box::new(e)))?;
@@ -75,7 +90,9 @@ impl RedbEngine {
                         reason: format!("table {} is missing", table.name()),
                     });
                 }
-                Err(e @ (TableError::TableTypeMismatch { .. } | TableError::TableIsMultimap(_))) => {
+                Err(
+                    e @ (TableError::TableTypeMismatch { .. } | TableError::TableIsMultimap(_)),
+                ) => {
                     return Err(StorageError::NotAChainDatabase {
                         path,
                         reason: format!("table {}: {e}", table.name()),
@@ -96,8 +113,14 @@ impl RedbEngine {
         &self,
         f: impl FnOnce(&dyn ReadTx) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
-        let txn = self.db.begin_read().map_err(|e| StorageError::engine("begin read", e))?;
-        let read = RedbRead { txn, tables: Default::default() };
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| StorageError::engine("begin read", e))?;
+        let read = RedbRead {
+            txn,
+            tables: Default::default(),
+        };
         f(&read)
     }
 
@@ -105,12 +128,17 @@ impl RedbEngine {
         &self,
         f: impl FnOnce(&mut dyn WriteTx) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
-        let txn = self.db.begin_write().map_err(|e| StorageError::engine("begin write", e))?;
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| StorageError::engine("begin write", e))?;
+        txn.set_quick_repair(self.quick_repair);
         let result = {
             let mut tables = Vec::with_capacity(Table::ALL.len());
             for table in Table::ALL {
                 tables.push(
-                    txn.open_table(def(table)).map_err(|e| StorageError::engine("open table", e))?,
+                    txn.open_table(def(table))
+                        .map_err(|e| StorageError::engine("open table", e))?,
                 );
             }
             let mut write = RedbWrite { tables };
@@ -118,7 +146,8 @@ impl RedbEngine {
         };
         match result {
             Ok(value) => {
-                txn.commit().map_err(|e| StorageError::engine("commit", e))?;
+                txn.commit()
+                    .map_err(|e| StorageError::engine("commit", e))?;
                 Ok(value)
             }
             Err(e) => {
@@ -141,7 +170,10 @@ impl RedbRead {
         if let Some(open) = cell.get() {
             return Ok(open);
         }
-        let open = self.txn.open_table(def(table)).map_err(|e| StorageError::engine("open table", e))?;
+        let open = self
+            .txn
+            .open_table(def(table))
+            .map_err(|e| StorageError::engine("open table", e))?;
         Ok(cell.get_or_init(|| open))
     }
 }
@@ -170,8 +202,13 @@ fn scan_in<T: ReadableTable<Bytes, Bytes>>(
     if super::empty_range(from, to) {
         return Ok(());
     }
-    let range = table.range::<&[u8]>((from, to)).map_err(|e| StorageError::engine("range", e))?;
-    let mut step = |item: Result<(redb::AccessGuard<'_, Bytes>, redb::AccessGuard<'_, Bytes>), redb::StorageError>| {
+    let range = table
+        .range::<&[u8]>((from, to))
+        .map_err(|e| StorageError::engine("range", e))?;
+    let mut step = |item: Result<
+        (redb::AccessGuard<'_, Bytes>, redb::AccessGuard<'_, Bytes>),
+        redb::StorageError,
+    >| {
         let (k, v) = item.map_err(|e| StorageError::engine("range", e))?;
         visit(k.value(), v.value())
     };
@@ -213,7 +250,9 @@ impl ReadTx for RedbRead {
     }
 
     fn len(&self, table: Table) -> Result<u64, StorageError> {
-        self.table(table)?.len().map_err(|e| StorageError::engine("len", e))
+        self.table(table)?
+            .len()
+            .map_err(|e| StorageError::engine("len", e))
     }
 }
 
@@ -230,11 +269,16 @@ impl<'t> RedbWrite<'t> {
         })
     }
 
-    fn table_mut(&mut self, table: Table) -> Result<&mut redb::Table<'t, Bytes, Bytes>, StorageError> {
-        self.tables.get_mut(table.index()).ok_or(StorageError::Engine {
-            op: "open table",
-            source: format!("table {} not open", table.name()).into(),
-        })
+    fn table_mut(
+        &mut self,
+        table: Table,
+    ) -> Result<&mut redb::Table<'t, Bytes, Bytes>, StorageError> {
+        self.tables
+            .get_mut(table.index())
+            .ok_or(StorageError::Engine {
+                op: "open table",
+                source: format!("table {} not open", table.name()).into(),
+            })
     }
 }
 
@@ -260,19 +304,25 @@ impl ReadTx for RedbWrite<'_> {
     }
 
     fn len(&self, table: Table) -> Result<u64, StorageError> {
-        self.table(table)?.len().map_err(|e| StorageError::engine("len", e))
+        self.table(table)?
+            .len()
+            .map_err(|e| StorageError::engine("len", e))
     }
 }
 
 impl WriteTx for RedbWrite<'_> {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
-        self.table_mut(table)?.insert(key, value).map_err(|e| StorageError::engine("insert", e))?;
+        self.table_mut(table)?
+            .insert(key, value)
+            .map_err(|e| StorageError::engine("insert", e))?;
         Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StorageError> {
-        let removed =
-            self.table_mut(table)?.remove(key).map_err(|e| StorageError::engine("remove", e))?;
+        let removed = self
+            .table_mut(table)?
+            .remove(key)
+            .map_err(|e| StorageError::engine("remove", e))?;
         Ok(removed.is_some())
     }
 }
