@@ -58,7 +58,8 @@
 //!
 //! # Engines
 //!
-//! [redb](https://docs.rs/redb) (pure Rust, the default) and LMDB through
+//! [redb](https://docs.rs/redb) (pure Rust, the default, with quick repair: two-phase
+//! commits and an immediate reopen after a crash) and LMDB through
 //! [heed](https://docs.rs/heed) (feature `lmdb`, builds LMDB's C code), behind one
 //! internal byte-level interface so that the whole schema runs on both. Why redb is the
 //! default, with the measurements (`benches/storage-bench`), is in `docs/storage.md`.

@@ -4,9 +4,9 @@
 //! durability (`Immediate`: the commit has reached the disk when `commit` returns): by
 //! default one fsync per commit, with checksums deciding after a crash which of the two
 //! commit slots is valid, and a full repair (checksums and allocator rebuilt over the
-//! whole file) on the first open after a crash. With `redb_quick_repair` each commit also
-//! saves the allocator state and commits in two phases (two fsyncs), and that open is
-//! immediate.
+//! whole file) on the first open after a crash. With `redb_quick_repair` (the default)
+//! each commit also saves the allocator state and commits in two phases (two fsyncs), and
+//! that open is immediate.
 
 use std::{
     cell::OnceCell,
