@@ -10,7 +10,7 @@
 //!                          └──── ReadRequest (windows of block metadata, ring members, key images) ─▶ ReadHandle ─┐  │ transaction
 //!  p2p server (chain history, GET_OBJECTS), rpc ──── ReadRequest ──────────────────────────────────────▶ (pool)    │  │ per request
 //!                                                                                                                  ▼  ▼
-//!                                                             Storage (synchronous API) ─▶ redb │ LMDB: <data_dir>/chain.redb
+//!                                                             Storage (synchronous API) ─▶ <data_dir>/chain.redb (or chain-lmdb/)
 //! ```
 //!
 //! [`Storage`] is the open database with a plain synchronous API ([`Storage::read`] gives
@@ -30,7 +30,7 @@
 //! version-2 transaction; those of miner transactions with commitment `zeroCommit(amount)`)
 //! by global index, pre-RingCT outputs by amount and index, each as an [`OutputInfo`].
 //! Spent key images. Alternative blocks with their transactions, by hash and by chain.
-//! The layouts are in [`codec`](crate#layouts), the schema version in [`SCHEMA_VERSION`].
+//! The layouts are listed [below](crate#layouts), the schema version is [`SCHEMA_VERSION`].
 //!
 //! What a block adds is derived here, not trusted from the caller: the storage assigns
 //! output indices and transaction numbers, reads key images and commitments from the
@@ -47,14 +47,15 @@
 //!   `tests/crash.rs` kills a writing process at random moments and checks this with
 //!   [`Storage::check_integrity`].
 //! - **Batches.** [`Storage::write_blocks`] stores several blocks in one transaction (one
-//!   fsync): all of them or none.
+//!   commit): all of them or none.
 //! - **Pops are exact.** [`Storage::pop_blocks`] removes exactly what the blocks added
 //!   and returns them for re-use (e.g. as alternative blocks during a reorg).
 //! - **Concurrency.** Readers see a consistent snapshot and never block the writer nor
 //!   each other (both engines are MVCC B-trees). There is one writer.
 //! - **Bad files.** A file that is not the engine's, a database of another program, a
 //!   newer schema, or the other engine's files give a [`StorageError`] naming the path,
-//!   not a panic; a record that does not decode is [`StorageError::Corrupt`].
+//!   not a panic; a record that does not decode is [`StorageError::Corrupt`]; a panic of
+//!   the engine on a damaged file is caught and is [`StorageError::EnginePanicked`].
 //!
 //! # Engines
 //!
@@ -82,8 +83,24 @@
 //!
 //! # Layouts
 //!
-//! See the `codec` module's source for every table's key and value layout; numbers in
-//! keys are big-endian so that key order is numeric order.
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | name | format marker, schema version |
+//! | `block_info` | height | [`BlockInfo`] without the height (122 bytes) |
+//! | `block_heights` | block hash | height |
+//! | `block_blobs` | height | block blob |
+//! | `tx_ids` | tx hash | [`TxLocation`] |
+//! | `tx_blobs` | tx index | tx hash, tx blob |
+//! | `tx_outputs` | tx index | each output's index within its amount |
+//! | `rct_outputs` | global index | [`OutputInfo`] (with commitment) |
+//! | `pre_rct_outputs` | amount, index | [`OutputInfo`] (no commitment) |
+//! | `amount_counts` | amount | number of pre-RingCT outputs of that amount |
+//! | `key_images` | key image | (empty) |
+//! | `alt_blocks` | block hash | [`AltBlock`] |
+//! | `alt_chains` | chain id, block hash | (empty) |
+//!
+//! Numbers in keys are big-endian so that key order is numeric order; numbers in values
+//! are little-endian.
 
 mod backend;
 mod codec;
