@@ -52,8 +52,8 @@ pub const IDENTITY: &str = "i2p";
 pub const DESTINATION: &str = "i2p-destination";
 
 /// How long dials and handshakes may take on I2P (name lookups and stream set-up take
-/// seconds, more on a fresh router).
-const I2P_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(90);
+/// seconds, more on a fresh router); as on Tor.
+const I2P_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the I2P zone could not be set up (the router being unreachable is not such a
 /// reason: the zone then retries with back-off).
@@ -218,13 +218,22 @@ fn plan(config: &Config, i2p_peers: Vec<ZonePeer<I2pEndpoint>>) -> Result<Plan, 
     });
     network.out_peers = settings.out_peers;
     network.in_peers = settings.in_peers;
-    // Inbound connections are counted by the destination they came from: allow a peer a
-    // second one while its old connection is being noticed dead.
-    network.max_connections_per_host = 2;
+    // No limit per source destination beyond the total: destinations are free to make,
+    // so such a limit stops no one, and it refused an honest peer whose earlier attempts
+    // still lingered (monerod gives a handshake 5 s, less than a first I2P round trip can
+    // take, and retries: with a limit of 2 its streams that got through in time were
+    // refused while two stale ones waited for the handshake timeout). Bans still apply
+    // to the source.
+    network.max_connections_per_host = network.in_peers.max(1);
     let mut seeds = i2p_peers;
     for text in &settings.add_peers {
         seeds.push(parse_i2p_peer(text).map_err(I2pSetupError::Config)?);
     }
+    // A destination can take a minute to become reachable after its router starts (its
+    // lease set must reach the floodfills), and I2P nodes are few: the peers the operator
+    // gave are kept and redialled with back-off, as priority nodes, instead of being
+    // forgotten after a failed dial as gray peers are.
+    network.priority_nodes.clone_from(&seeds);
     network.seed_peers = seeds;
     network.handshake_timeout = network.handshake_timeout.max(I2P_HANDSHAKE_TIMEOUT);
     Ok(Plan {

@@ -1,6 +1,6 @@
 //! umbrad over I2P, against real i2pd routers (Debian i2pd 2.45):
 //!
-//! - **a private I2P network** (four routers on 198.18.0.x in a network namespace of the
+//! - **a private I2P network** (five routers on 198.18.0.x in a network namespace of the
 //!   test's own, see `umbra_test_kit::i2pd`): umbrad 1 on a router's SAM bridge, umbrad 2
 //!   the way monerod does it (the router's SOCKS proxy out, a server tunnel in); they
 //!   reach each other by `.b32.i2p` address both ways, with Umbra's encryption inside the
@@ -23,8 +23,9 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Node, free_port};
@@ -131,6 +132,55 @@ fn assert_no_clearnet(node: &Node) {
 // A private I2P network: two umbrads and a monerod
 // ---------------------------------------------------------------------------------------
 
+/// The first 8 bytes of levin (its signature): what a plain connection starts with.
+const LEVIN_SIGNATURE: [u8; 8] = [0x01, 0x21, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01];
+
+/// A TCP relay from `127.0.0.1:<returned port>` to `to` that records the first 8 bytes
+/// each connection sends: put between a router's server tunnel and the node behind it, it
+/// shows what travelled inside the I2P stream. At most 16 connections.
+fn recording_relay(to: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for inbound in listener.incoming().take(16) {
+            let Ok(mut inbound) = inbound else { continue };
+            let Ok(mut outbound) = TcpStream::connect(to) else {
+                continue;
+            };
+            let record = Arc::clone(&record);
+            let mut back_in = inbound.try_clone().unwrap();
+            let mut back_out = outbound.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let mut first = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = match inbound.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if first.len() < 8 {
+                        first.extend_from_slice(&buf[..n.min(8 - first.len())]);
+                        if first.len() == 8 {
+                            record.lock().unwrap().push(first.clone());
+                        }
+                    }
+                    if outbound.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = outbound.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut back_out, &mut back_in);
+                let _ = back_in.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (addr, seen)
+}
+
 #[test]
 fn umbrads_and_monerod_reach_each_other_over_a_private_i2p_network() {
     if netns::inside() {
@@ -140,7 +190,7 @@ fn umbrads_and_monerod_reach_each_other_over_a_private_i2p_network() {
     let started = Instant::now();
     let output = netns::rerun_in_namespace(
         "umbrads_and_monerod_reach_each_other_over_a_private_i2p_network",
-        &network_hosts(4),
+        &network_hosts(5),
         Duration::from_secs(900),
     )
     .unwrap_or_else(|error| panic!("{error}"));
@@ -151,12 +201,16 @@ fn umbrads_and_monerod_reach_each_other_over_a_private_i2p_network() {
 fn over_the_private_network() {
     let started = Instant::now();
     let home = tempfile::tempdir().unwrap();
-    let hosts = network_hosts(4);
+    let hosts = network_hosts(5);
     // Router 0: umbrad 1's SAM bridge. Router 1: umbrad 2's SOCKS proxy and server
-    // tunnel. Router 2: monerod's SOCKS proxy and server tunnel. Routers 2 and 3 store
-    // the network database (the routers of the sessions under test are best not
-    // floodfills, see the kit).
+    // tunnel. Router 2: monerod's SOCKS proxy and server tunnel. Routers 3 and 4 store
+    // the network database: the routers of the destinations under test must not be
+    // floodfills (with monerod's SOCKS proxy on a floodfill, its streams to umbrad 1 got
+    // no answer in three runs of three: "Streaming: LeaseSet was not confirmed").
     let u2_local = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // Router 1 forwards umbrad 2's connections through a relay that records their first
+    // bytes: what umbrad 1 sent inside the I2P stream.
+    let (u2_relay, u2_first_bytes) = recording_relay(u2_local);
     let monerod_local = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let network = I2pNetwork::start_with(vec![
         I2pd::builder().host(hosts[0]).floodfill(false),
@@ -164,12 +218,14 @@ fn over_the_private_network() {
             .host(hosts[1])
             .floodfill(false)
             .socks_proxy(true)
-            .server_tunnel("umbrad2", u2_local),
+            .server_tunnel("umbrad2", u2_relay),
         I2pd::builder()
             .host(hosts[2])
+            .floodfill(false)
             .socks_proxy(true)
             .server_tunnel("monerod", monerod_local),
         I2pd::builder().host(hosts[3]),
+        I2pd::builder().host(hosts[4]),
     ])
     .unwrap_or_else(|e| panic!("{e}"));
     let routers = network.routers();
@@ -194,6 +250,7 @@ fn over_the_private_network() {
     // only, on every zone: umbrad 1's destination is one).
     let monerod_socks = routers[2].socks_addr().unwrap();
     let monerod = Monerod::builder()
+        .log_level("0,net.p2p:INFO,net.p2p.msg:INFO,net.socks:DEBUG")
         .args([
             "--tx-proxy".to_owned(),
             format!("i2p,{monerod_socks},8"),
@@ -235,7 +292,15 @@ fn over_the_private_network() {
     // umbrad 1 learns umbrad 2's address from umbrad 2's peer list (a timed sync: umbrad 2
     // came in without an address) and dials it back through umbrad 2's server tunnel,
     // with the key that came with it: two encrypted connections each way.
-    let heard = u1.wait_for_within(&["new peers heard of", "zone=\"i2p\""], I2P_WAIT);
+    let heard = u1.wait_for_within(
+        &[
+            "new peers heard of",
+            "zone=\"i2p\"",
+            "from=",
+            "<inbound I2P connection",
+        ],
+        I2P_WAIT,
+    );
     eprintln!("umbrad 1 heard of peers after {:?}: {heard}", started.elapsed());
     wait_i2p_status(
         &mut u1,
@@ -246,6 +311,13 @@ fn over_the_private_network() {
     eprintln!("umbrad 1 <-> umbrad 2 and -> monerod after {:?}", started.elapsed());
     let dialled_back = u1.wait_for_within(&["outbound peer connected", &u2_b32], I2P_WAIT);
     assert!(dialled_back.contains('@'), "by key: {dialled_back}");
+    // What came out of the I2P stream at umbrad 2's end was Umbra's encrypted transport
+    // (a Noise handshake: random-looking bytes), never levin in clear.
+    let first_bytes = u2_first_bytes.lock().unwrap().clone();
+    assert!(!first_bytes.is_empty(), "nothing came through the server tunnel");
+    for first in &first_bytes {
+        assert_ne!(first.as_slice(), LEVIN_SIGNATURE, "plain levin inside I2P");
+    }
 
     // monerod: its own connections over I2P, in from umbrad 1 and out to it.
     let deadline = Instant::now() + I2P_WAIT;
@@ -278,6 +350,13 @@ fn over_the_private_network() {
 
     u2.terminate();
     u1.terminate();
+    let count = |node: &Node, what: &str| node.log.iter().filter(|l| l.contains(what)).count();
+    eprintln!(
+        "umbrad 1: {} inbound connections refused, {} inbound handshakes failed, {} handshakes done",
+        count(&u1, "inbound connection refused"),
+        count(&u1, "inbound handshake failed"),
+        count(&u1, "handshake done direction=inbound"),
+    );
     assert_no_clearnet(&u1);
     assert_no_clearnet(&u2);
     // Our addresses are never dialled in clear, and no I2P address ever reaches a

@@ -25,7 +25,7 @@
 //! | `floodfill = true`, `bandwidth = X` | every router stores the network database and is a good tunnel hop |
 //! | `reseed.urls = http://127.0.0.1:<dead port>/`, `reseed.yggurls =`, `reseed.verify = false` | i2pd reseeds when it knows fewer than 25 routers: point it at a loopback port that refuses, never the internet |
 //! | `nettime.enabled = false`, `nettime.frompeers = false` | no NTP |
-//! | `addressbook.enabled = true` with no subscriptions | i2pd 2.45.1 crashes (SIGSEGV) on `NAMING LOOKUP` of a `.b32.i2p` name when the address book is disabled |
+//! | `addressbook.enabled = true`, `defaulturl` and `subscriptions` at [`NOWHERE_HOSTS_URL`] | i2pd 2.45.1 crashes (SIGSEGV) on `NAMING LOOKUP` of a `.b32.i2p` name when the address book is disabled; with the book on and an *empty* `defaulturl` it dies (`std::out_of_range`) about 3 minutes after start, at its first subscription download ("Addressbook: Downloading hosts database from "): point it at a destination nobody has, whose lookups just fail |
 //! | `exploratory.*.length = 1` | tunnels a small network can build |
 //! | `persist.profiles = false`, `precomputation.elgamal = false` | less disk, faster start |
 //!
@@ -122,6 +122,12 @@ const LOG_READ_LIMIT: u64 = 256 * 1024;
 
 /// What i2pd logs when a port it was told to use is taken.
 const BIND_FAILURE_MARKERS: [&str; 2] = ["already in use", "Failed to bind"];
+
+/// Where the routers' address books download their subscriptions from: a `.b32.i2p` name
+/// of 32 zero bytes, a destination nobody has, so every download fails at the lookup
+/// (never reaching out, never crashing i2pd 2.45.1 as an empty URL does).
+pub const NOWHERE_HOSTS_URL: &str =
+    "http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b32.i2p/hosts.txt";
 
 /// Most routers an [`I2pNetwork`] starts.
 pub const MAX_NETWORK_ROUTERS: usize = 16;
@@ -297,7 +303,8 @@ impl I2pdBuilder {
 
     /// Turns on i2pd's SOCKS proxy, on a 127.0.0.1 port of its own
     /// ([`I2pd::socks_addr`]): what monerod's `--tx-proxy i2p,IP:PORT` dials through. No
-    /// outproxy; its tunnels have 1 hop each way. Default off.
+    /// outproxy; its tunnels have 1 hop in and 0 out (as for server tunnels: see
+    /// [`I2pdBuilder::server_tunnel`]). Default off.
     pub fn socks_proxy(mut self, on: bool) -> Self {
         self.socks_proxy = on;
         self
@@ -393,7 +400,7 @@ impl I2pdBuilder {
             if self.socks_proxy {
                 config.push_str(&format!(
                     "[socksproxy]\nenabled = true\naddress = 127.0.0.1\nport = {socks}\n\
-                     outproxy.enabled = false\ninbound.length = 1\noutbound.length = 1\n"
+                     outproxy.enabled = false\ninbound.length = 1\noutbound.length = 0\n"
                 ));
             }
             let config_path = data_dir.join("i2pd.conf");
@@ -466,7 +473,8 @@ impl I2pdBuilder {
              [bob]\nenabled = false\n[i2cp]\nenabled = false\n[i2pcontrol]\nenabled = false\n\
              [upnp]\nenabled = false\n[precomputation]\nelgamal = false\n\
              [reseed]\nverify = false\nurls = http://127.0.0.1:{dead_port}/\nyggurls =\n\
-             [addressbook]\nenabled = true\ndefaulturl =\nsubscriptions =\n\
+             [addressbook]\nenabled = true\ndefaulturl = {NOWHERE_HOSTS_URL}\n\
+             subscriptions = {NOWHERE_HOSTS_URL}\n\
              [nettime]\nenabled = false\nfrompeers = false\n\
              [persist]\nprofiles = false\naddressbook = false\n\
              [exploratory]\ninbound.length = 1\noutbound.length = 1\n\
@@ -1054,7 +1062,7 @@ mod tests {
             "[upnp]\nenabled = false",
             "[http]\nenabled = false",
             "[ssu2]\nenabled = false",
-            "[addressbook]\nenabled = true\ndefaulturl =\nsubscriptions =",
+            "[addressbook]\nenabled = true\ndefaulturl = http://",
             "logfile = /d/i2pd.log",
         ] {
             assert!(config.contains(line), "missing {line:?} in\n{config}");

@@ -75,7 +75,9 @@ documented_config! {
         pub anonymous_inbound: String,
         /// I2P peers to add to the I2P zone's address book at start; Umbra peers as
         /// KEY@B32.b32.i2p (then dialled with Umbra's encryption inside the I2P
-        /// stream). .i2p addresses given to --add-peer land here too.
+        /// stream). .i2p addresses given to --add-peer land here too. They are kept and
+        /// redialled with back-off (as priority nodes): an I2P destination can take a
+        /// minute to become reachable.
         ///
         /// Type: list of strings. Default: [].
         /// Example: `add_peers = ["xyz...xyz.b32.i2p"]`
