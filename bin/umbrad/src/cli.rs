@@ -528,8 +528,18 @@ mod tests {
         // Contradictions are errors that say what to do.
         for args in [
             &["--i2p", "--tx-proxy", "i2p,127.0.0.1:4447"][..],
-            &["--tx-proxy", "i2p,127.0.0.1:1", "--tx-proxy", "i2p,127.0.0.1:2"],
-            &["--tx-proxy", "tor,127.0.0.1:1", "--tx-proxy", "tor,127.0.0.1:2"],
+            &[
+                "--tx-proxy",
+                "i2p,127.0.0.1:1",
+                "--tx-proxy",
+                "i2p,127.0.0.1:2",
+            ],
+            &[
+                "--tx-proxy",
+                "tor,127.0.0.1:1",
+                "--tx-proxy",
+                "tor,127.0.0.1:2",
+            ],
             &[
                 "--anonymous-inbound",
                 &i2p_inbound,

@@ -377,7 +377,10 @@ async fn make_destination(settings: &I2pConfig, store: &KeyStore) -> PrivateKey 
         match SamTransport::generate_key(settings.sam, timeout).await {
             Ok(key) => {
                 match store.save_secret(DESTINATION, key.to_base64()) {
-                    Ok(()) => info!(zone = "i2p", "new I2P destination made by the router and kept"),
+                    Ok(()) => info!(
+                        zone = "i2p",
+                        "new I2P destination made by the router and kept"
+                    ),
                     Err(error) => warn!(
                         zone = "i2p",
                         %error,

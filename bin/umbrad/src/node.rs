@@ -16,8 +16,8 @@ use umbra_p2p_core::{HybridNet, NodeIds, connection::NothingToServe, handshake::
 use umbra_transport::{
     Tcp,
     hybrid::{HybridConfig, HybridTransport, PeerAddr as ZonePeer},
-    quic::{QuicConfig, QuicTransport},
     i2p::I2pEndpoint,
+    quic::{QuicConfig, QuicTransport},
     tor::TorAddr,
 };
 use umbra_wire::CoreSyncData;

@@ -17,7 +17,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::print_stderr
 )]
 
 mod common;
@@ -301,20 +302,29 @@ fn over_the_private_network() {
         ],
         I2P_WAIT,
     );
-    eprintln!("umbrad 1 heard of peers after {:?}: {heard}", started.elapsed());
+    eprintln!(
+        "umbrad 1 heard of peers after {:?}: {heard}",
+        started.elapsed()
+    );
     wait_i2p_status(
         &mut u1,
         I2P_WAIT,
         "umbrad 1 in and out to umbrad 2, encrypted, and out to monerod",
         |out, inbound, encrypted| out >= 2 && inbound >= 1 && encrypted >= 2,
     );
-    eprintln!("umbrad 1 <-> umbrad 2 and -> monerod after {:?}", started.elapsed());
+    eprintln!(
+        "umbrad 1 <-> umbrad 2 and -> monerod after {:?}",
+        started.elapsed()
+    );
     let dialled_back = u1.wait_for_within(&["outbound peer connected", &u2_b32], I2P_WAIT);
     assert!(dialled_back.contains('@'), "by key: {dialled_back}");
     // What came out of the I2P stream at umbrad 2's end was Umbra's encrypted transport
     // (a Noise handshake: random-looking bytes), never levin in clear.
     let first_bytes = u2_first_bytes.lock().unwrap().clone();
-    assert!(!first_bytes.is_empty(), "nothing came through the server tunnel");
+    assert!(
+        !first_bytes.is_empty(),
+        "nothing came through the server tunnel"
+    );
     for first in &first_bytes {
         assert_ne!(first.as_slice(), LEVIN_SIGNATURE, "plain levin inside I2P");
     }
@@ -423,7 +433,10 @@ fn i2p_faults_give_clear_errors_and_retries_never_a_direct_connection() {
     router.restart().expect("i2pd comes back");
     let keyed = destination_of(&mut late);
     late.wait_for_within(&["listening for peers", "zone=\"i2p\""], I2P_WAIT);
-    eprintln!("late router: destination and listener after {:?}", started.elapsed());
+    eprintln!(
+        "late router: destination and listener after {:?}",
+        started.elapsed()
+    );
 
     // 3. A destination that does not exist: a clear error from the router, retried later;
     //    never resolved, never dialled any other way.
@@ -439,14 +452,21 @@ fn i2p_faults_give_clear_errors_and_retries_never_a_direct_connection() {
     late.next_line_with_within(&["cannot listen yet"], I2P_WAIT);
     router.restart().expect("i2pd comes back");
     late.next_line_with_within(&["listening again"], I2P_WAIT);
-    eprintln!("router restarted and listened on again after {:?}", started.elapsed());
+    eprintln!(
+        "router restarted and listened on again after {:?}",
+        started.elapsed()
+    );
     late.terminate();
     assert_no_clearnet(&late);
 
     // 5. umbrad restarts: the same I2P address, from the kept keys, and the zone's own
     //    identity and address book files.
     let mut again = umbrad(home.path(), "late", 0, &["--i2p-sam", &sam]);
-    assert_eq!(destination_of(&mut again), keyed, "the address survives restarts");
+    assert_eq!(
+        destination_of(&mut again),
+        keyed,
+        "the address survives restarts"
+    );
     again.terminate();
     let data_dir = home.path().join("late");
     assert!(data_dir.join("identity/i2p.key").exists());

@@ -390,13 +390,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = KeyStore::open(dir.path()).unwrap();
         assert!(store.load_secret("i2p-destination").unwrap().is_none());
-        store.save_secret("i2p-destination", "c2VjcmV0~-=\n").unwrap();
+        store
+            .save_secret("i2p-destination", "c2VjcmV0~-=\n")
+            .unwrap();
         let path = store.secret_path("i2p-destination").unwrap();
         assert!(path.ends_with("i2p-destination.secret"));
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(
-            store.load_secret("i2p-destination").unwrap().unwrap().as_str(),
+            store
+                .load_secret("i2p-destination")
+                .unwrap()
+                .unwrap()
+                .as_str(),
             "c2VjcmV0~-="
         );
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();

@@ -76,9 +76,10 @@ impl AnonymousAddr for I2pEndpoint {
     /// destination it came from when the router said, else only itself.
     fn ban_key(&self) -> Self {
         match self {
-            Self::Dest(addr) | Self::Inbound { from: Some(addr), .. } => {
-                Self::Dest(addr.with_port(0))
-            }
+            Self::Dest(addr)
+            | Self::Inbound {
+                from: Some(addr), ..
+            } => Self::Dest(addr.with_port(0)),
             Self::Inbound { from: None, .. } => *self,
         }
     }
@@ -105,7 +106,10 @@ mod tests {
     fn destinations_round_trip_at_port_one_and_other_addresses_are_not_i2p_peers() {
         let addr = dest();
         assert_eq!(addr.port(), 1);
-        assert_eq!(PeerAddr::<I2pEndpoint>::from_wire(&addr.to_wire()), Some(addr));
+        assert_eq!(
+            PeerAddr::<I2pEndpoint>::from_wire(&addr.to_wire()),
+            Some(addr)
+        );
         // monerod 0.18.0.0 keeps whatever port it was given: the same destination.
         let with_port = NetworkAddress::I2p {
             host: B32.to_owned(),
@@ -166,9 +170,7 @@ mod tests {
 
     #[test]
     fn handshakes_on_i2p_reveal_nothing_and_ask_nothing_monerod_filters() {
-        type Zone = I2pNet<
-            umbra_transport::hybrid::HybridTransport<umbra_transport::i2p::AnyI2p>,
-        >;
+        type Zone = I2pNet<umbra_transport::hybrid::HybridTransport<umbra_transport::i2p::AnyI2p>>;
         let config = crate::handshake::HandshakeConfig::for_zone::<Zone>([0; 16], 5, Some(1));
         assert_eq!(config.my_port, 0, "our port is never told on I2P");
         assert!(!config.ask_support_flags);
@@ -205,6 +207,9 @@ mod tests {
             keyed.key()
         );
         let plain = peer.to_wire_for(&dest());
-        assert_eq!(PeerAddr::<I2pEndpoint>::from_entry(&plain).unwrap().key(), None);
+        assert_eq!(
+            PeerAddr::<I2pEndpoint>::from_entry(&plain).unwrap().key(),
+            None
+        );
     }
 }

@@ -31,8 +31,8 @@ mod peer_list;
 pub mod tor;
 pub mod zone;
 
-pub use client::{Client, ConnectionInfo, NotifyError, PeerError, PeerStats, ResponseFuture};
 pub use anonymous::AnonymousNet;
+pub use client::{Client, ConnectionInfo, NotifyError, PeerError, PeerStats, ResponseFuture};
 pub use hybrid::HybridNet;
 pub use i2p::I2pNet;
 pub use peer::Direction;

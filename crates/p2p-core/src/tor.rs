@@ -43,9 +43,7 @@ impl AnonymousAddr for TorAddr {
 
     fn from_wire(addr: &NetworkAddress) -> Option<Self> {
         match addr {
-            NetworkAddress::Tor { host, port } => {
-                OnionAddr::new(host, *port).ok().map(Self::Onion)
-            }
+            NetworkAddress::Tor { host, port } => OnionAddr::new(host, *port).ok().map(Self::Onion),
             _ => None,
         }
     }

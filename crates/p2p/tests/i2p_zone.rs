@@ -120,9 +120,8 @@ impl Stream for MemI2pListener {
         let i2p = self.i2p.clone();
         self.inner.poll_next_unpin(cx).map(|item| {
             item.map(|accepted| {
-                accepted.map(|(r, w, from)| {
-                    (r, w, I2pEndpoint::next_inbound(i2p.dest_of(from.ip())))
-                })
+                accepted
+                    .map(|(r, w, from)| (r, w, I2pEndpoint::next_inbound(i2p.dest_of(from.ip()))))
             })
         })
     }
@@ -217,8 +216,7 @@ async fn start(
 }
 
 #[tokio::test]
-async fn destinations_learn_each_other_through_peer_lists_and_inbound_peers_stay_out_of_books()
-{
+async fn destinations_learn_each_other_through_peer_lists_and_inbound_peers_stay_out_of_books() {
     let i2p = MemI2p::new();
     let mut a = start(&i2p, fresh_dest(), Vec::new(), None).await;
     let a_addr = PeerAddr::umbra(I2pEndpoint::Dest(a.dest), a.key);
@@ -246,7 +244,9 @@ async fn destinations_learn_each_other_through_peer_lists_and_inbound_peers_stay
                 assert!(addr.addr.is_inbound(), "{addr}");
                 assert!(!addr.is_routable(true));
                 match addr.addr {
-                    I2pEndpoint::Inbound { from: Some(from), .. } => {
+                    I2pEndpoint::Inbound {
+                        from: Some(from), ..
+                    } => {
                         assert!(from == b.dest || from == c.dest);
                     }
                     other => panic!("{other:?}"),

@@ -289,8 +289,7 @@ impl FromStr for InboundArg {
             Err(ProxySpecError {
                 flag: "--anonymous-inbound",
                 input: s.to_owned(),
-                reason: "expected ONION:PORT,IP:PORT[,MAX] or B32.b32.i2p,IP:PORT[,MAX]"
-                    .to_owned(),
+                reason: "expected ONION:PORT,IP:PORT[,MAX] or B32.b32.i2p,IP:PORT[,MAX]".to_owned(),
             })
         }
     }

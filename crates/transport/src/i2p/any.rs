@@ -297,7 +297,10 @@ mod tests {
         let open = forwarded("0.0.0.0:1".parse().unwrap());
         let error = open.listen(&ours).await.unwrap_err();
         assert!(error.to_string().contains("loopback"), "{error}");
-        assert!(transport.dial(&from).await.is_err(), "inbound is not dialled");
+        assert!(
+            transport.dial(&from).await.is_err(),
+            "inbound is not dialled"
+        );
         let outbound_only = AnyI2p::new(I2pDial::Socks(Socks5Proxy::new(local)), None);
         assert_eq!(
             outbound_only.listen(&ours).await.unwrap_err().kind(),

@@ -104,7 +104,9 @@ mod tests {
         assert!(a.is_inbound() && a.dest().is_none());
         assert!(!a.to_string().contains(&B32[..10]), "{a}");
         match a {
-            I2pEndpoint::Inbound { from: Some(kept), .. } => {
+            I2pEndpoint::Inbound {
+                from: Some(kept), ..
+            } => {
                 assert_eq!(kept.port(), I2pAddr::MONERO_PORT);
             }
             other => panic!("{other:?}"),
