@@ -146,16 +146,16 @@ pub struct Cli {
     /// [default: 127.0.0.1:9051]
     #[arg(long, value_name = "IP:PORT")]
     pub tor_control: Option<std::net::SocketAddr>,
-    /// monerod's anonymity-network proxy, repeatable (once per network): tor,IP:PORT[,MAX]
-    /// (a system tor's SOCKS port; sets tor.mode = "system") or i2p,IP:PORT[,MAX] (an I2P
-    /// router's SOCKS proxy, i2pd's 4447; sets i2p.mode = "socks"). MAX: the most outbound
-    /// connections of that network
+    /// monerod's anonymity-network proxy, repeatable (once per network): tor,IP:PORT or
+    /// tor,IP:PORT,MAX (a system tor's SOCKS port; sets tor.mode = "system"), i2p,IP:PORT
+    /// or i2p,IP:PORT,MAX (an I2P router's SOCKS proxy, i2pd's 4447; sets i2p.mode =
+    /// "socks"). MAX: the most outbound connections of that network
     #[arg(long, value_name = "NETWORK,IP:PORT[,MAX]")]
     pub tx_proxy: Vec<TxProxy>,
     /// monerod's spelling of inbound through a service set up outside umbrad, repeatable
-    /// (once per network): ONION:PORT,IP:PORT[,MAX] (an onion service in torrc) or
-    /// B32.b32.i2p,IP:PORT[,MAX] (a server tunnel in i2pd's tunnels.conf): our address,
-    /// the local port it forwards to, the most inbound connections
+    /// (once per network): ONION:PORT,IP:PORT,MAX (an onion service in torrc) or
+    /// B32.b32.i2p,IP:PORT,MAX (a server tunnel in i2pd's tunnels.conf): our address, the
+    /// local port it forwards to, the most inbound connections (MAX may be left out)
     /// [config: tor.anonymous_inbound, i2p.anonymous_inbound]
     #[arg(long, value_name = "ADDRESS,IP:PORT[,MAX]")]
     pub anonymous_inbound: Vec<InboundArg>,
