@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser, ValueEnum};
 
 use crate::config::{
-    AnonymousInbound, ConfigError, ConfigLayer, LogFilter, LogFormat, LogLayer, Network, P2pLayer,
-    PeerAddr, TorLayer, TorMode, TxProxy,
+    AnonymousInbound, ConfigError, ConfigLayer, I2pInbound, I2pLayer, I2pMode, InboundArg,
+    LogFilter, LogFormat, LogLayer, Network, P2pLayer, PeerAddr, ProxyNetwork, TorLayer, TorMode,
+    TxProxy,
 };
 
 /// `umbrad --version`: the version and how it was built.
@@ -145,15 +146,27 @@ pub struct Cli {
     /// [default: 127.0.0.1:9051]
     #[arg(long, value_name = "IP:PORT")]
     pub tor_control: Option<std::net::SocketAddr>,
-    /// monerod's spelling of a system tor: tor,IP:PORT or tor,IP:PORT,MAX (the SOCKS port and the
-    /// most outbound Tor connections); sets tor.mode = "system"
-    #[arg(long, value_name = "tor,IP:PORT[,MAX]")]
-    pub tx_proxy: Option<TxProxy>,
-    /// monerod's spelling of an onion service set up in torrc: ONION:PORT,IP:PORT,MAX
-    /// (our onion address, the local port tor forwards to, the most inbound Tor
-    /// connections) [config: tor.anonymous_inbound]
-    #[arg(long, value_name = "ONION:PORT,IP:PORT[,MAX]")]
-    pub anonymous_inbound: Option<AnonymousInbound>,
+    /// monerod's anonymity-network proxy, repeatable (once per network): tor,IP:PORT or
+    /// tor,IP:PORT,MAX (a system tor's SOCKS port; sets tor.mode = "system"), i2p,IP:PORT
+    /// or i2p,IP:PORT,MAX (an I2P router's SOCKS proxy, i2pd's 4447; sets i2p.mode =
+    /// "socks"). MAX: the most outbound connections of that network
+    #[arg(long, value_name = "NETWORK,IP:PORT[,MAX]")]
+    pub tx_proxy: Vec<TxProxy>,
+    /// monerod's spelling of inbound through a service set up outside umbrad, repeatable
+    /// (once per network): ONION:PORT,IP:PORT,MAX (an onion service in torrc) or
+    /// B32.b32.i2p,IP:PORT,MAX (a server tunnel in i2pd's tunnels.conf): our address, the
+    /// local port it forwards to, the most inbound connections (MAX may be left out)
+    /// [config: tor.anonymous_inbound, i2p.anonymous_inbound]
+    #[arg(long, value_name = "ADDRESS,IP:PORT[,MAX]")]
+    pub anonymous_inbound: Vec<InboundArg>,
+    /// Run the P2P network over I2P too, through an I2P router's SAM bridge (i2pd with
+    /// sam.enabled) [config: i2p.mode = "sam"] [default: off]
+    #[arg(long)]
+    pub i2p: bool,
+    /// The I2P router's SAM bridge; implies --i2p [config: i2p.sam]
+    /// [default: 127.0.0.1:7656]
+    #[arg(long, value_name = "IP:PORT")]
+    pub i2p_sam: Option<std::net::SocketAddr>,
     /// Print this node's public identity key (what Umbra peers dial it with, as
     /// KEY@HOST:PORT), creating the identity if there is none, then exit
     #[arg(long, conflicts_with_all = ["generate_config", "print_config", "backup_identity", "restore_identity"])]
@@ -232,21 +245,30 @@ impl Cli {
                 format: self.log_format,
                 status_interval: self.status_interval,
             },
-            tor: self.tor_layer(),
+            tor: self.tor_layer()?,
+            i2p: self.i2p_layer()?,
         })
     }
 
-    /// The Tor flags as a config layer: `--tx-proxy` means a system tor at that SOCKS
-    /// port, `--anonymous-inbound` an onion service configured in torrc.
-    fn tor_layer(&self) -> TorLayer {
-        let mode = self.tor.or_else(|| self.tx_proxy.map(|_| TorMode::System));
-        TorLayer {
+    /// The Tor flags as a config layer: `--tx-proxy tor,...` means a system tor at that
+    /// SOCKS port, `--anonymous-inbound ONION...` an onion service configured in torrc.
+    fn tor_layer(&self) -> Result<TorLayer, ConfigError> {
+        let proxy = self.tx_proxy_for(ProxyNetwork::Tor)?;
+        let inbound = one(
+            self.anonymous_inbound.iter().filter_map(|arg| match arg {
+                InboundArg::Tor(tor) => Some(*tor),
+                InboundArg::I2p(_) => None,
+            }),
+            "--anonymous-inbound is given twice for Tor",
+        )?;
+        let mode = self.tor.or_else(|| proxy.map(|_| TorMode::System));
+        Ok(TorLayer {
             mode,
-            socks: self.tor_socks.or(self.tx_proxy.map(|proxy| proxy.socks)),
+            socks: self.tor_socks.or(proxy.map(|proxy| proxy.socks)),
             control: self.tor_control,
-            out_peers: self.tx_proxy.and_then(|proxy| proxy.max),
-            in_peers: self.anonymous_inbound.and_then(|inbound| inbound.max),
-            anonymous_inbound: self.anonymous_inbound.map(|inbound| {
+            out_peers: proxy.and_then(|proxy| proxy.max),
+            in_peers: inbound.and_then(|inbound| inbound.max),
+            anonymous_inbound: inbound.map(|inbound: AnonymousInbound| {
                 let mut text = format!("{},{}", inbound.onion, inbound.local);
                 if let Some(max) = inbound.max {
                     text.push_str(&format!(",{max}"));
@@ -254,7 +276,53 @@ impl Cli {
                 text
             }),
             ..TorLayer::default()
+        })
+    }
+
+    /// The I2P flags as a config layer: `--i2p`/`--i2p-sam` mean the router's SAM bridge,
+    /// `--tx-proxy i2p,...` its SOCKS proxy (monerod's way; the two contradict each
+    /// other), `--anonymous-inbound B32...` a server tunnel configured in the router.
+    fn i2p_layer(&self) -> Result<I2pLayer, ConfigError> {
+        let proxy = self.tx_proxy_for(ProxyNetwork::I2p)?;
+        let inbound = one(
+            self.anonymous_inbound.iter().filter_map(|arg| match arg {
+                InboundArg::I2p(i2p) => Some(*i2p),
+                InboundArg::Tor(_) => None,
+            }),
+            "--anonymous-inbound is given twice for I2P",
+        )?;
+        let sam = self.i2p || self.i2p_sam.is_some();
+        if sam && proxy.is_some() {
+            return Err(ConfigError::Flags(
+                "--i2p/--i2p-sam reach I2P through the router's SAM bridge, --tx-proxy i2p,...                  through its SOCKS proxy (monerod's way): give one of them"
+                    .to_owned(),
+            ));
         }
+        let mode = if sam {
+            Some(I2pMode::Sam)
+        } else {
+            proxy.map(|_| I2pMode::Socks)
+        };
+        Ok(I2pLayer {
+            mode,
+            sam: self.i2p_sam,
+            socks: proxy.map(|proxy| proxy.socks),
+            out_peers: proxy.and_then(|proxy| proxy.max),
+            in_peers: inbound.and_then(|inbound| inbound.max),
+            anonymous_inbound: inbound.as_ref().map(I2pInbound::to_string),
+            ..I2pLayer::default()
+        })
+    }
+
+    /// The `--tx-proxy` for `network`, if one was given; two are an error.
+    fn tx_proxy_for(&self, network: ProxyNetwork) -> Result<Option<TxProxy>, ConfigError> {
+        one(
+            self.tx_proxy
+                .iter()
+                .filter(|proxy| proxy.network == network)
+                .copied(),
+            "--tx-proxy is given twice for one network",
+        )
     }
 
     /// The network chosen by `--testnet`, `--stagenet` or `--regtest` (clap lets through
@@ -270,6 +338,15 @@ impl Cli {
             None
         }
     }
+}
+
+/// The one item of `items`, if any; more than one is `ConfigError::Flags(twice)`.
+fn one<T>(mut items: impl Iterator<Item = T>, twice: &str) -> Result<Option<T>, ConfigError> {
+    let first = items.next();
+    if items.next().is_some() {
+        return Err(ConfigError::Flags(twice.to_owned()));
+    }
+    Ok(first)
 }
 
 /// Reads the value of [`NETWORK_ENV`].
@@ -373,6 +450,7 @@ mod tests {
                     status_interval: Some(9),
                 },
                 tor: TorLayer::default(),
+                i2p: I2pLayer::default(),
             }
         );
     }
@@ -401,7 +479,7 @@ mod tests {
         assert_eq!(tor.mode, Some(TorMode::Embedded));
         assert_eq!(tor.socks, None);
         for bad in [
-            vec!["--tx-proxy", "i2p,127.0.0.1:1"],
+            vec!["--tx-proxy", "i3p,127.0.0.1:1"],
             vec!["--anonymous-inbound", "x.onion:1,127.0.0.1:2"],
             vec!["--tor", "sometimes"],
         ] {
@@ -409,6 +487,70 @@ mod tests {
                 Cli::try_parse_from(std::iter::once("umbrad").chain(bad.iter().copied())).is_err(),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn i2p_flags_become_the_i2p_layer_and_monerod_spellings_mix_with_tor() {
+        let b32 = "cmeua5767mz2q5jsaelk2rxhf67agrwuetaso5dzbenyzwlbkg2q.b32.i2p";
+        let onion = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion";
+        // monerod's flags for both networks at once.
+        let i2p_inbound = format!("{b32},127.0.0.1:18085,9");
+        let tor_inbound = format!("{onion}:18083,127.0.0.1:28083");
+        let both = layer(&[
+            "--tx-proxy",
+            "tor,127.0.0.1:9050",
+            "--tx-proxy",
+            "i2p,127.0.0.1:4447,5",
+            "--anonymous-inbound",
+            &i2p_inbound,
+            "--anonymous-inbound",
+            &tor_inbound,
+        ]);
+        assert_eq!(both.tor.mode, Some(TorMode::System));
+        assert_eq!(both.tor.socks, Some("127.0.0.1:9050".parse().unwrap()));
+        assert_eq!(
+            both.tor.anonymous_inbound.as_deref(),
+            Some(tor_inbound.as_str())
+        );
+        assert_eq!(both.i2p.mode, Some(I2pMode::Socks));
+        assert_eq!(both.i2p.socks, Some("127.0.0.1:4447".parse().unwrap()));
+        assert_eq!(both.i2p.out_peers, Some(5));
+        assert_eq!(both.i2p.in_peers, Some(9));
+        assert_eq!(
+            both.i2p.anonymous_inbound.as_deref(),
+            Some(i2p_inbound.as_str())
+        );
+        // SAM.
+        let sam = layer(&["--i2p-sam", "127.0.0.1:7000"]).i2p;
+        assert_eq!(sam.mode, Some(I2pMode::Sam));
+        assert_eq!(sam.sam, Some("127.0.0.1:7000".parse().unwrap()));
+        assert_eq!(layer(&["--i2p"]).i2p.mode, Some(I2pMode::Sam));
+        assert_eq!(layer(&[]).i2p, I2pLayer::default());
+        // Contradictions are errors that say what to do.
+        for args in [
+            &["--i2p", "--tx-proxy", "i2p,127.0.0.1:4447"][..],
+            &[
+                "--tx-proxy",
+                "i2p,127.0.0.1:1",
+                "--tx-proxy",
+                "i2p,127.0.0.1:2",
+            ],
+            &[
+                "--tx-proxy",
+                "tor,127.0.0.1:1",
+                "--tx-proxy",
+                "tor,127.0.0.1:2",
+            ],
+            &[
+                "--anonymous-inbound",
+                &i2p_inbound,
+                "--anonymous-inbound",
+                &i2p_inbound,
+            ],
+        ] {
+            let error = parse(args).layer_with(None).unwrap_err().to_string();
+            assert!(error.contains("conflicting flags"), "{args:?}: {error}");
         }
     }
 

@@ -17,13 +17,15 @@
 //! Modules: [`cli`] (flags), [`config`] (settings, layering, the sample file), [`logging`]
 //! (the `tracing` subscriber), [`chain`] (what we claim about our chain), [`identity`]
 //! (the node's identity keys), [`node`]
-//! (running the network until a shutdown signal).
+//! (running the network until a shutdown signal), [`tor`] and [`i2p`] (the anonymity-network
+//! zones).
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad command line or configuration.
 
 mod chain;
 mod cli;
 mod config;
+mod i2p;
 mod identity;
 mod logging;
 mod node;

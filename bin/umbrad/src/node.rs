@@ -16,13 +16,14 @@ use umbra_p2p_core::{HybridNet, NodeIds, connection::NothingToServe, handshake::
 use umbra_transport::{
     Tcp,
     hybrid::{HybridConfig, HybridTransport, PeerAddr as ZonePeer},
+    i2p::I2pEndpoint,
     quic::{QuicConfig, QuicTransport},
     tor::TorAddr,
 };
 use umbra_wire::CoreSyncData;
 
 use crate::chain::genesis_claim;
-use crate::config::{Config, PeerAddr, TorMode};
+use crate::config::{Config, I2pMode, PeerAddr, TorMode};
 use crate::identity;
 use crate::tor::TorZone;
 
@@ -61,6 +62,9 @@ pub enum NodeError {
     /// The Tor zone could not be set up.
     #[error("cannot set up the Tor zone: {0}")]
     Tor(#[from] crate::tor::TorSetupError),
+    /// The I2P zone could not be set up.
+    #[error("cannot set up the I2P zone: {0}")]
+    I2p(#[from] crate::i2p::I2pSetupError),
     /// The Tor zone could not start.
     #[error("cannot start the Tor zone (listening on {addr}): {source}")]
     TorListen {
@@ -130,8 +134,13 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
     // Our chain, as peers are told it; the chain-sync issue will keep it current.
     let (_chain, core_sync) = watch::channel(genesis_claim(config.network));
     let core_sync_tor = core_sync.clone();
+    let core_sync_i2p = core_sync.clone();
     let transport = transport(config, identity)?;
-    let (clearnet_peers, onion_peers) = split_peers(config);
+    let ZonePeers {
+        clearnet: clearnet_peers,
+        onion: onion_peers,
+        i2p: i2p_peers,
+    } = split_peers(config);
     let network_config = network_config(config, &transport, &clearnet_peers).await;
     let listen = config.p2p.listen_addr();
     let network = Network::<Zone>::start(NetworkSetup {
@@ -152,6 +161,18 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
     } else {
         Some(start_tor(config, onion_peers, &node_ids, core_sync_tor).await?)
     };
+    // The I2P zone starts in the background: the router may be down, or have to make our
+    // destination first.
+    let i2p = if config.i2p.mode == I2pMode::Off {
+        None
+    } else {
+        Some(crate::i2p::start(
+            config,
+            i2p_peers,
+            node_ids.fresh(),
+            core_sync_i2p,
+        )?)
+    };
     let mut status = tokio::time::interval(Duration::from_secs(config.log.status_interval));
     status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first tick is immediate: skip it, nothing has happened yet.
@@ -164,10 +185,19 @@ async fn serve(config: &Config, config_file: Option<&Path>) -> Result<(), NodeEr
                 if let Some(tor) = &tor {
                     info!(zone = "tor", "status: {}", tor.status());
                 }
+                if let Some(i2p) = &i2p {
+                    info!(zone = "i2p", "status: {}", i2p.status());
+                }
             }
         }
     };
     info!("received {signal}, shutting down");
+    if let Some(i2p) = i2p {
+        match i2p.shutdown().await {
+            Ok(()) => info!(zone = "i2p", "stopped"),
+            Err(error) => warn!(zone = "i2p", %error, "the address book could not be saved"),
+        }
+    }
     if let Some(tor) = tor {
         match tor.shutdown().await {
             Ok(()) => info!(zone = "tor", "address book saved"),
@@ -236,12 +266,22 @@ async fn network_config(
     network
 }
 
-/// Splits `--add-peer` addresses by zone: onion addresses go to the Tor zone and are
-/// never looked up in the DNS (that would tell the resolver which onion we want), I2P
-/// addresses are skipped (the I2P zone is not in umbrad yet), the rest is clearnet.
-fn split_peers(config: &Config) -> (Vec<PeerAddr>, Vec<ZonePeer<TorAddr>>) {
-    let mut clearnet = Vec::new();
-    let mut onion = Vec::new();
+/// `--add-peer` addresses by zone.
+struct ZonePeers {
+    clearnet: Vec<PeerAddr>,
+    onion: Vec<ZonePeer<TorAddr>>,
+    i2p: Vec<ZonePeer<I2pEndpoint>>,
+}
+
+/// Splits `--add-peer` addresses by zone: onion addresses go to the Tor zone, I2P
+/// addresses to the I2P zone, and neither is ever looked up in the DNS (that would tell
+/// the resolver which peer we want); the rest is clearnet.
+fn split_peers(config: &Config) -> ZonePeers {
+    let mut peers = ZonePeers {
+        clearnet: Vec::new(),
+        onion: Vec::new(),
+        i2p: Vec::new(),
+    };
     for peer in &config.p2p.add_peers {
         if is_onion(peer) {
             if config.tor.mode == TorMode::Off {
@@ -249,16 +289,23 @@ fn split_peers(config: &Config) -> (Vec<PeerAddr>, Vec<ZonePeer<TorAddr>>) {
                 continue;
             }
             match crate::config::parse_onion_peer(&peer.to_string()) {
-                Ok(addr) => onion.push(addr),
+                Ok(addr) => peers.onion.push(addr),
                 Err(error) => warn!(%error, "skipped"),
             }
         } else if is_i2p(peer) {
-            warn!(%peer, "an I2P peer, but umbrad has no I2P zone yet; skipped");
+            if config.i2p.mode == I2pMode::Off {
+                warn!(%peer, "an I2P peer, but the I2P zone is off (--i2p); skipped");
+                continue;
+            }
+            match crate::config::parse_i2p_peer(&peer.to_string()) {
+                Ok(addr) => peers.i2p.push(addr),
+                Err(error) => warn!(%error, "skipped"),
+            }
         } else {
-            clearnet.push(peer.clone());
+            peers.clearnet.push(peer.clone());
         }
     }
-    (clearnet, onion)
+    peers
 }
 
 /// `peers` without onion and I2P addresses (exclusive and priority nodes are clearnet's;

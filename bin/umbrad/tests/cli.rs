@@ -686,6 +686,10 @@ in_peers = 1
             "127.0.0.1:8",
             "--anonymous-inbound",
             "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:18083,127.0.0.1:28083,10",
+            "--tx-proxy",
+            "i2p,127.0.0.1:11,3",
+            "--anonymous-inbound",
+            "cmeua5767mz2q5jsaelk2rxhf67agrwuetaso5dzbenyzwlbkg2q.b32.i2p,127.0.0.1:12,4",
         ],
     ));
     let expected: toml::Table = format!(
@@ -726,6 +730,18 @@ in_peers = 10
 authorities = []
 fallbacks = []
 allow_local = false
+
+[i2p]
+mode = "socks"
+sam = "127.0.0.1:7656"
+socks = "127.0.0.1:11"
+inbound = true
+anonymous_inbound = "cmeua5767mz2q5jsaelk2rxhf67agrwuetaso5dzbenyzwlbkg2q.b32.i2p,127.0.0.1:12,4"
+add_peers = []
+out_peers = 3
+in_peers = 4
+inbound_hops = 3
+outbound_hops = 3
 "#,
         data_dir.display()
     )

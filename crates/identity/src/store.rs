@@ -180,16 +180,72 @@ impl KeyStore {
     /// Writes `identity` as `name` (atomically, mode 0600).
     fn save(&self, name: &str, identity: &Identity) -> Result<(), StoreError> {
         let path = self.path(name)?;
-        let tmp = self.dir.join(format!(".{name}.key.tmp"));
         let text = Zeroizing::new(format!(
             "{HEADER}\n{}\n# public key {}\n",
             hex::encode(*identity.seed()),
             identity.public()
         ));
-        write_private(&tmp, text.as_bytes())
-            .and_then(|()| fs::rename(&tmp, &path))
+        self.write_atomically(name, &path, text.as_bytes())
+    }
+
+    /// The file secret `name` lives in: `<dir>/<name>.secret`.
+    ///
+    /// # Errors
+    /// [`StoreError::BadName`] for names that are not plain file names.
+    pub fn secret_path(&self, name: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.path(name)?.with_extension("secret"))
+    }
+
+    /// Secret `name`, if its file exists: a key that is not an [`Identity`] but belongs
+    /// to one zone all the same (an I2P destination's private keys, made by the router),
+    /// kept with the same care: mode 0600, refused when others can read it, written
+    /// atomically. Surrounding white space is trimmed.
+    ///
+    /// # Errors
+    /// As [`KeyStore::load`]; an empty file is [`StoreError::Corrupt`].
+    pub fn load_secret(&self, name: &str) -> Result<Option<Zeroizing<String>>, StoreError> {
+        let path = self.secret_path(name)?;
+        let metadata = match fs::metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        check_private(&path, &metadata)?;
+        let text = Zeroizing::new(fs::read_to_string(&path).map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?);
+        let trimmed = Zeroizing::new(text.trim().to_owned());
+        if trimmed.is_empty() {
+            return Err(StoreError::Corrupt {
+                path,
+                reason: "the file is empty",
+            });
+        }
+        Ok(Some(trimmed))
+    }
+
+    /// Writes secret `name` (atomically, mode 0600), replacing what was there.
+    ///
+    /// # Errors
+    /// A bad name, or a file that cannot be written.
+    pub fn save_secret(&self, name: &str, secret: &str) -> Result<(), StoreError> {
+        let path = self.secret_path(name)?;
+        let text = Zeroizing::new(format!("{}\n", secret.trim()));
+        self.write_atomically(name, &path, text.as_bytes())
+    }
+
+    /// Writes `bytes` to `path` (the file of `name`) through a temporary file beside it.
+    fn write_atomically(&self, name: &str, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("key");
+        let tmp = self.dir.join(format!(".{name}.{extension}.tmp"));
+        write_private(&tmp, bytes)
+            .and_then(|()| fs::rename(&tmp, path))
             .and_then(|()| sync_dir(&self.dir))
-            .map_err(|source| StoreError::Io { path, source })
+            .map_err(|source| StoreError::Io {
+                path: path.to_owned(),
+                source,
+            })
     }
 }
 
@@ -327,6 +383,44 @@ mod tests {
             store.path("../x"),
             Err(StoreError::BadName { .. })
         ));
+    }
+
+    #[test]
+    fn secrets_are_kept_private_beside_the_identities() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::open(dir.path()).unwrap();
+        assert!(store.load_secret("i2p-destination").unwrap().is_none());
+        store
+            .save_secret("i2p-destination", "c2VjcmV0~-=\n")
+            .unwrap();
+        let path = store.secret_path("i2p-destination").unwrap();
+        assert!(path.ends_with("i2p-destination.secret"));
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            store
+                .load_secret("i2p-destination")
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "c2VjcmV0~-="
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(
+            store.load_secret("i2p-destination"),
+            Err(StoreError::TooOpen { .. })
+        ));
+        fs::write(store.secret_path("empty").unwrap(), " \n").unwrap();
+        fs::set_permissions(
+            store.secret_path("empty").unwrap(),
+            fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        assert!(matches!(
+            store.load_secret("empty"),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(store.save_secret("../x", "s").is_err());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! ```text
 //! transport ─► levin frames ─► wire messages ─► umbra-p2p-core ─► umbra-p2p (peer set, routing)
 //!                                               │
-//!                                               ├─ zone: NetworkZone, ZoneAddr, ClearNet, HybridNet
+//!                                               ├─ zone: NetworkZone, ZoneAddr, ClearNet, HybridNet,
+//!                                               │        AnonymousNet (TorNet, I2pNet)
 //!                                               ├─ handshake: sans-IO Handshaker + async driver
 //!                                               ├─ connection: per-peer task (sans-IO core + I/O)
 //!                                               └─ client: Client<Z>, tower::Service per peer
@@ -18,18 +19,22 @@
 //! (250 entries), queues in both directions, frame sizes (256 KiB before the handshake,
 //! 100 MB after), and every step has a timeout.
 
+pub mod anonymous;
 mod client;
 pub mod connection;
 pub mod handshake;
 mod hybrid;
+pub mod i2p;
 pub mod latency;
 mod peer;
 mod peer_list;
 pub mod tor;
 pub mod zone;
 
+pub use anonymous::AnonymousNet;
 pub use client::{Client, ConnectionInfo, NotifyError, PeerError, PeerStats, ResponseFuture};
 pub use hybrid::HybridNet;
+pub use i2p::I2pNet;
 pub use peer::Direction;
 pub use peer_list::{
     FilteredPeerList, MAX_PEER_LIST_LEN, PeerCandidate, PeerListTooLong, filter_peer_list,

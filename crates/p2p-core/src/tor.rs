@@ -1,18 +1,9 @@
 //! The Tor network as a zone: [`TorNet`].
 
-use std::{fmt, marker::PhantomData};
+use umbra_transport::tor::{OnionAddr, TorAddr};
+use umbra_wire::NetworkAddress;
 
-use umbra_transport::{
-    Transport,
-    hybrid::PeerAddr,
-    tor::{OnionAddr, TorAddr},
-};
-use umbra_wire::{BasicNodeData, NetworkAddress, PeerListEntry};
-
-use crate::{
-    NetworkZone, ZoneAddr,
-    hybrid::{umbra_peer, write_umbra_peer},
-};
+use crate::anonymous::{AnonymityNetwork, AnonymousAddr, AnonymousNet};
 
 /// Host name monerod gives a Tor peer whose address it does not know (an inbound
 /// connection); we send it for ours, which nobody can dial either.
@@ -21,55 +12,29 @@ pub const UNKNOWN_TOR_HOST: &str = "<unknown tor host>";
 /// Umbra's P2P over Tor: peers are onion services, reached through a Tor client (a
 /// system tor or the embedded one) and reaching us through our own onion service.
 ///
-/// The privacy rules are the zone's constants and its own types:
-///
-/// - **nothing of clearnet**: the address type is an onion address (a peer-list entry
-///   with an IP address is not a Tor peer and is dropped), the address book is this
-///   zone's own file, and the node id is fresh on every connection
-///   ([`NetworkZone::REUSE_NODE_ID`] is false), so a peer cannot link two connections or
-///   a Tor connection to a clearnet one;
-/// - **no ping back**: an inbound connection through our onion service has no address
-///   ([`TorAddr::Inbound`]), so nothing is learnt from it and it never enters the book;
-/// - **our address** is our onion service's, told to peers we dial (as monerod does with
-///   `--anonymous-inbound`); never our clearnet address or port;
-/// - between Umbra peers, Umbra's encrypted transport runs inside the Tor stream, and the
-///   identity key used is the Tor zone's own (never the clearnet identity).
-pub struct TorNet<T>(PhantomData<fn() -> T>);
+/// The rules are those of every anonymity network ([`AnonymousNet`]); on Tor an inbound
+/// connection through our onion service has no address at all ([`TorAddr::Inbound`]),
+/// and a ban of one applies to that connection only.
+pub type TorNet<T> = AnonymousNet<Tor, T>;
 
-impl<T> Clone for TorNet<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
+/// The Tor network, as an [`AnonymityNetwork`] (a marker: no values).
+#[derive(Debug, Clone, Copy)]
+pub enum Tor {}
 
-impl<T> Copy for TorNet<T> {}
-
-impl<T> fmt::Debug for TorNet<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TorNet")
-    }
-}
-
-impl<T: Transport<Addr = PeerAddr<TorAddr>>> NetworkZone for TorNet<T> {
+impl AnonymityNetwork for Tor {
     const NAME: &'static str = "tor";
-    const CHECK_NODE_ID: bool = false;
-    const BROADCAST_OWN_ADDR: bool = false;
-    const REUSE_NODE_ID: bool = false;
-    const CAN_PING_BACK: bool = false;
-    const ANONYMOUS: bool = true;
-
-    type Addr = PeerAddr<TorAddr>;
-    type Transport = T;
+    const ZONE: &'static str = "TorNet";
+    type Addr = TorAddr;
 }
 
-impl ZoneAddr for PeerAddr<TorAddr> {
+impl AnonymousAddr for TorAddr {
     fn to_wire(&self) -> NetworkAddress {
-        match &self.addr {
-            TorAddr::Onion(onion) => NetworkAddress::Tor {
+        match self {
+            Self::Onion(onion) => NetworkAddress::Tor {
                 host: onion.host(),
                 port: onion.port(),
             },
-            TorAddr::Inbound(_) => NetworkAddress::Tor {
+            Self::Inbound(_) => NetworkAddress::Tor {
                 host: UNKNOWN_TOR_HOST.to_owned(),
                 port: 0,
             },
@@ -78,65 +43,30 @@ impl ZoneAddr for PeerAddr<TorAddr> {
 
     fn from_wire(addr: &NetworkAddress) -> Option<Self> {
         match addr {
-            NetworkAddress::Tor { host, port } => OnionAddr::new(host, *port)
-                .ok()
-                .map(|onion| Self::plain(TorAddr::Onion(onion))),
+            NetworkAddress::Tor { host, port } => OnionAddr::new(host, *port).ok().map(Self::Onion),
             _ => None,
         }
     }
 
-    fn from_entry(entry: &PeerListEntry) -> Option<Self> {
-        let mut addr = Self::from_wire(&entry.adr)?;
-        addr.umbra = umbra_peer(entry.umbra_key.as_ref(), entry.umbra_transports);
-        Some(addr)
-    }
-
-    fn write_entry(&self, entry: &mut PeerListEntry) {
-        write_umbra_peer(self.umbra.as_ref(), entry);
-    }
-
-    fn is_authenticated(&self) -> bool {
-        self.umbra.is_some()
-    }
-
-    fn upgraded(&self, node_data: &BasicNodeData) -> Option<Self> {
-        // An inbound peer has no address to dial back encrypted.
-        if self.umbra.is_some() || self.addr.onion().is_none() {
-            return None;
-        }
-        let umbra = umbra_peer(node_data.umbra_key.as_ref(), node_data.umbra_transports)?;
-        Some(Self {
-            addr: self.addr,
-            umbra: Some(umbra),
-        })
+    fn is_service(&self) -> bool {
+        self.onion().is_some()
     }
 
     fn port(&self) -> u16 {
-        self.addr.onion().map_or(0, OnionAddr::port)
+        self.onion().map_or(0, OnionAddr::port)
     }
 
     fn with_port(&self, port: u16) -> Self {
-        match self.addr {
-            TorAddr::Onion(onion) => Self {
-                addr: TorAddr::Onion(onion.with_port(port)),
-                umbra: self.umbra,
-            },
-            TorAddr::Inbound(_) => *self,
+        match self {
+            Self::Onion(onion) => Self::Onion(onion.with_port(port)),
+            Self::Inbound(_) => *self,
         }
     }
 
     /// A ban applies to the onion service (any port); an inbound connection, which has no
     /// address, only to itself.
     fn ban_key(&self) -> Self {
-        match self.addr {
-            TorAddr::Onion(onion) => Self::plain(TorAddr::Onion(onion.with_port(0))),
-            TorAddr::Inbound(_) => Self::plain(self.addr),
-        }
-    }
-
-    /// Onion services with a port; never an inbound connection.
-    fn is_routable(&self, _allow_local: bool) -> bool {
-        self.addr.onion().is_some_and(|onion| onion.port() != 0)
+        self.with_port(0)
     }
 }
 
@@ -145,9 +75,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use umbra_identity::Identity;
+    use umbra_transport::hybrid::PeerAddr;
+    use umbra_wire::BasicNodeData;
 
     use super::*;
-    use crate::PeerCandidate;
+    use crate::{PeerCandidate, ZoneAddr};
 
     const ONION: &str = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:18083";
 

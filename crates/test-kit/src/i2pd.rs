@@ -18,14 +18,14 @@
 //! | setting | why |
 //! |---|---|
 //! | `sam.enabled`, `sam.address = 127.0.0.1`, `sam.port = S` | the SAM bridge under test, loopback only |
-//! | `http`, `httpproxy`, `socksproxy`, `bob`, `i2cp`, `i2pcontrol`, `upnp` off | no other listener, no UPnP |
+//! | `http`, `httpproxy`, `socksproxy`, `bob`, `i2cp`, `i2pcontrol`, `upnp` off | no other listener, no UPnP (the SOCKS proxy on 127.0.0.1 when asked: [`I2pdBuilder::socks_proxy`]) |
 //! | `host = H`, `address4 = H`, `ntcp2.port = P`, `ipv6 = false`, `ssu2.enabled = false` | NTCP2 (TCP) on H only, no UDP |
 //! | `nat = false`, `reservedrange = false` | loopback and test addresses are acceptable peers |
 //! | `netid = 77` ([`PRIVATE_NETID`]) | a private network id: never mixes with the real I2P network (id 2) |
 //! | `floodfill = true`, `bandwidth = X` | every router stores the network database and is a good tunnel hop |
 //! | `reseed.urls = http://127.0.0.1:<dead port>/`, `reseed.yggurls =`, `reseed.verify = false` | i2pd reseeds when it knows fewer than 25 routers: point it at a loopback port that refuses, never the internet |
 //! | `nettime.enabled = false`, `nettime.frompeers = false` | no NTP |
-//! | `addressbook.enabled = true` with no subscriptions | i2pd 2.45.1 crashes (SIGSEGV) on `NAMING LOOKUP` of a `.b32.i2p` name when the address book is disabled |
+//! | `addressbook.enabled = true`, `defaulturl` and `subscriptions` at [`NOWHERE_HOSTS_URL`] | i2pd 2.45.1 crashes (SIGSEGV) on `NAMING LOOKUP` of a `.b32.i2p` name when the address book is disabled; with the book on and an *empty* `defaulturl` it dies (`std::out_of_range`) about 3 minutes after start, at its first subscription download ("Addressbook: Downloading hosts database from "): point it at a destination nobody has, whose lookups just fail |
 //! | `exploratory.*.length = 1` | tunnels a small network can build |
 //! | `persist.profiles = false`, `precomputation.elgamal = false` | less disk, faster start |
 //!
@@ -122,6 +122,12 @@ const LOG_READ_LIMIT: u64 = 256 * 1024;
 
 /// What i2pd logs when a port it was told to use is taken.
 const BIND_FAILURE_MARKERS: [&str; 2] = ["already in use", "Failed to bind"];
+
+/// Where the routers' address books download their subscriptions from: a `.b32.i2p` name
+/// of 32 zero bytes, a destination nobody has, so every download fails at the lookup
+/// (never reaching out, never crashing i2pd 2.45.1 as an empty URL does).
+pub const NOWHERE_HOSTS_URL: &str =
+    "http://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b32.i2p/hosts.txt";
 
 /// Most routers an [`I2pNetwork`] starts.
 pub const MAX_NETWORK_ROUTERS: usize = 16;
@@ -233,6 +239,8 @@ pub struct I2pdBuilder {
     start_timeout: Duration,
     stop_timeout: Duration,
     port_attempts: u32,
+    socks_proxy: bool,
+    server_tunnels: Vec<(String, SocketAddr)>,
 }
 
 impl Default for I2pdBuilder {
@@ -247,6 +255,8 @@ impl Default for I2pdBuilder {
             start_timeout: DEFAULT_START_TIMEOUT,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             port_attempts: DEFAULT_PORT_ATTEMPTS,
+            socks_proxy: false,
+            server_tunnels: Vec::new(),
         }
     }
 }
@@ -288,6 +298,26 @@ impl I2pdBuilder {
     /// `router.info` ([`I2pd::router_info`]), written into the new router's `netDb`.
     pub fn known_router(mut self, router_info: Vec<u8>) -> Self {
         self.known_routers.push(router_info);
+        self
+    }
+
+    /// Turns on i2pd's SOCKS proxy, on a 127.0.0.1 port of its own
+    /// ([`I2pd::socks_addr`]): what monerod's `--tx-proxy i2p,IP:PORT` dials through. No
+    /// outproxy; its tunnels have 1 hop in and 0 out (as for server tunnels: see
+    /// [`I2pdBuilder::server_tunnel`]). Default off.
+    pub fn socks_proxy(mut self, on: bool) -> Self {
+        self.socks_proxy = on;
+        self
+    }
+
+    /// Adds a server tunnel `name` (`type = server` in `tunnels.conf`) forwarding to
+    /// `target`: what monerod's `--anonymous-inbound <b32>,IP:PORT` expects. i2pd makes its
+    /// keys (`<name>.dat`) at the first start; [`I2pd::tunnel_address`] gives the
+    /// `.b32.i2p` name. Its tunnels have 1 hop in and 0 out (i2pd 2.45 publishes a
+    /// destination's lease set reliably only when an outbound tunnel exists at once; see
+    /// the module docs). `name`: letters, digits, `-`, `_`.
+    pub fn server_tunnel(mut self, name: &str, target: SocketAddr) -> Self {
+        self.server_tunnels.push((name.to_owned(), target));
         self
     }
 
@@ -335,7 +365,7 @@ impl I2pdBuilder {
         };
         fs::create_dir_all(data_dir.join("tunnels.d")).map_err(data_err(&data_dir))?;
         let tunconf = data_dir.join("tunnels.conf");
-        File::create(&tunconf).map_err(data_err(&tunconf))?;
+        fs::write(&tunconf, self.tunnels_conf()).map_err(data_err(&tunconf))?;
         for router_info in &self.known_routers {
             write_known_router(&data_dir, router_info)?;
         }
@@ -344,6 +374,7 @@ impl I2pdBuilder {
             child: None,
             pid: 0,
             sam_addr: ports::loopback(0),
+            socks_addr: None,
             ntcp2_addr: SocketAddr::new(IpAddr::V4(self.host), 0),
             binary,
             args: Vec::new(),
@@ -356,13 +387,22 @@ impl I2pdBuilder {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let picked = ports::pick_free_ports(2).map_err(I2pdError::Ports)?;
-            let (Some(&ntcp2), Some(&sam)) = (picked.first(), picked.get(1)) else {
+            let picked = ports::pick_free_ports(3).map_err(I2pdError::Ports)?;
+            let (Some(&ntcp2), Some(&sam), Some(&socks)) =
+                (picked.first(), picked.get(1), picked.get(2))
+            else {
                 return Err(I2pdError::Ports(io::Error::other("picked too few ports")));
             };
             node.sam_addr = ports::loopback(sam);
+            node.socks_addr = self.socks_proxy.then(|| ports::loopback(socks));
             node.ntcp2_addr = SocketAddr::new(IpAddr::V4(self.host), ntcp2);
-            let config = self.config(&data_dir, ntcp2, sam, node._dead_port.addr().port());
+            let mut config = self.config(&data_dir, ntcp2, sam, node._dead_port.addr().port());
+            if self.socks_proxy {
+                config.push_str(&format!(
+                    "[socksproxy]\nenabled = true\naddress = 127.0.0.1\nport = {socks}\n\
+                     outproxy.enabled = false\ninbound.length = 1\noutbound.length = 0\n"
+                ));
+            }
             let config_path = data_dir.join("i2pd.conf");
             fs::write(&config_path, config).map_err(data_err(&config_path))?;
             match node.spawn_and_wait() {
@@ -390,6 +430,22 @@ impl I2pdBuilder {
         }
     }
 
+    /// The `tunnels.conf` text: the server tunnels.
+    fn tunnels_conf(&self) -> String {
+        self.server_tunnels
+            .iter()
+            .map(|(name, target)| {
+                format!(
+                    "[{name}]\ntype = server\nhost = {}\nport = {}\nkeys = {name}.dat\n\
+                     inbound.length = 1\noutbound.length = 0\n\
+                     inbound.quantity = 2\noutbound.quantity = 2\n",
+                    target.ip(),
+                    target.port()
+                )
+            })
+            .collect()
+    }
+
     /// The `i2pd.conf` text (see the module docs for why each setting).
     fn config(&self, data_dir: &Path, ntcp2_port: u16, sam_port: u16, dead_port: u16) -> String {
         let host = self.host;
@@ -398,6 +454,13 @@ impl I2pdBuilder {
         let level = &self.log_level;
         let log = data_dir.join(LOG_FILE_NAME);
         let log = log.display();
+        // i2pd turns its SOCKS proxy on by default; [`I2pdBuilder::start`] appends the
+        // section when it is wanted.
+        let socks_off = if self.socks_proxy {
+            ""
+        } else {
+            "[socksproxy]\nenabled = false\n"
+        };
         format!(
             "# Written by umbra-test-kit: a private i2pd on {host}, SAM on 127.0.0.1:{sam_port}.\n\
              log = file\nlogfile = {log}\nloglevel = {level}\ndaemon = false\nservice = false\n\
@@ -405,12 +468,13 @@ impl I2pdBuilder {
              reservedrange = false\nnetid = {netid}\nfloodfill = {floodfill}\nbandwidth = X\n\
              [ntcp2]\nenabled = true\npublished = true\nport = {ntcp2_port}\n\
              [ssu2]\nenabled = false\n\
-             [http]\nenabled = false\n[httpproxy]\nenabled = false\n[socksproxy]\nenabled = false\n\
+             [http]\nenabled = false\n[httpproxy]\nenabled = false\n{socks_off}\
              [sam]\nenabled = true\naddress = 127.0.0.1\nport = {sam_port}\n\
              [bob]\nenabled = false\n[i2cp]\nenabled = false\n[i2pcontrol]\nenabled = false\n\
              [upnp]\nenabled = false\n[precomputation]\nelgamal = false\n\
              [reseed]\nverify = false\nurls = http://127.0.0.1:{dead_port}/\nyggurls =\n\
-             [addressbook]\nenabled = true\ndefaulturl =\nsubscriptions =\n\
+             [addressbook]\nenabled = true\ndefaulturl = {NOWHERE_HOSTS_URL}\n\
+             subscriptions = {NOWHERE_HOSTS_URL}\n\
              [nettime]\nenabled = false\nfrompeers = false\n\
              [persist]\nprofiles = false\naddressbook = false\n\
              [exploratory]\ninbound.length = 1\noutbound.length = 1\n\
@@ -429,6 +493,7 @@ pub struct I2pd {
     child: Option<Child>,
     pid: u32,
     sam_addr: SocketAddr,
+    socks_addr: Option<SocketAddr>,
     ntcp2_addr: SocketAddr,
     binary: PathBuf,
     args: Vec<OsString>,
@@ -460,6 +525,37 @@ impl I2pd {
     #[must_use]
     pub fn sam_addr(&self) -> SocketAddr {
         self.sam_addr
+    }
+
+    /// Its SOCKS proxy, `127.0.0.1:P`, when turned on ([`I2pdBuilder::socks_proxy`]).
+    #[must_use]
+    pub fn socks_addr(&self) -> Option<SocketAddr> {
+        self.socks_addr
+    }
+
+    /// The `.b32.i2p` name of server tunnel `name` ([`I2pdBuilder::server_tunnel`]), from
+    /// the keys i2pd made for it (it writes them while starting the tunnel, moments
+    /// after the SAM bridge answers: this waits up to 10 s for the file).
+    ///
+    /// # Errors
+    /// The keys file not there in time, or too short to hold a destination.
+    pub fn tunnel_address(&self, name: &str) -> io::Result<String> {
+        let path = self.data_dir.join(format!("{name}.dat"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match fs::read(&path) {
+                Ok(keys) => {
+                    return destination_b32(&keys).ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("{} does not hold a destination", path.display()),
+                        )
+                    });
+                }
+                Err(error) if Instant::now() >= deadline => return Err(error),
+                Err(_) => thread::sleep(POLL_INTERVAL),
+            }
+        }
     }
 
     /// Its NTCP2 address (what other routers connect to).
@@ -748,20 +844,40 @@ impl I2pNetwork {
         hosts: &[Ipv4Addr],
         floodfill: &[bool],
     ) -> Result<Self, I2pdError> {
-        if floodfill.len() != hosts.len() || !floodfill.contains(&true) {
+        if floodfill.len() != hosts.len() {
             return Err(I2pdError::NetworkSize(hosts.len()));
         }
+        Self::start_with(
+            hosts
+                .iter()
+                .zip(floodfill)
+                .map(|(&host, &floodfill)| I2pd::builder().host(host).floodfill(floodfill))
+                .collect(),
+        )
+    }
+
+    /// As [`I2pNetwork::start`], with one router per builder (each with its own host, see
+    /// [`I2pdBuilder::host`], and whatever else it asks: a SOCKS proxy, server tunnels).
+    ///
+    /// # Errors
+    /// As [`I2pNetwork::start`]; [`I2pdError::NetworkSize`] also when no router is a
+    /// floodfill or two share a host.
+    pub fn start_with(builders: Vec<I2pdBuilder>) -> Result<Self, I2pdError> {
+        let hosts: Vec<Ipv4Addr> = builders.iter().map(|b| b.host).collect();
         let distinct = hosts
             .iter()
             .enumerate()
             .all(|(i, h)| !hosts.iter().take(i).any(|other| other == h));
-        if hosts.is_empty() || hosts.len() > MAX_NETWORK_ROUTERS || !distinct {
+        if hosts.is_empty()
+            || hosts.len() > MAX_NETWORK_ROUTERS
+            || !distinct
+            || !builders.iter().any(|b| b.floodfill)
+        {
             return Err(I2pdError::NetworkSize(hosts.len()));
         }
-        let mut routers = hosts
-            .iter()
-            .zip(floodfill)
-            .map(|(&host, &floodfill)| I2pd::builder().host(host).floodfill(floodfill).start())
+        let mut routers = builders
+            .into_iter()
+            .map(I2pdBuilder::start)
             .collect::<Result<Vec<_>, _>>()?;
         let mut infos = Vec::with_capacity(routers.len());
         for router in &routers {
@@ -843,6 +959,25 @@ pub fn router_hash(router_info: &[u8]) -> Option<String> {
     let identity = router_info.get(..len)?;
     let digest = Sha256::digest(identity);
     Some(i2p_base64(&digest))
+}
+
+/// The `.b32.i2p` name of the destination at the start of `keys` (a destination, or
+/// private keys, which begin with one): lower-case base32 of the SHA-256 of the
+/// destination's bytes. `None` if too short.
+#[must_use]
+pub fn destination_b32(keys: &[u8]) -> Option<String> {
+    // A destination has the layout of a router identity: 256 + 128 key bytes and a
+    // certificate (type, 2-byte length, payload).
+    let &[hi, lo] = keys.get(385..387)? else {
+        return None;
+    };
+    let len = 387usize.checked_add(usize::from(u16::from_be_bytes([hi, lo])))?;
+    let digest = Sha256::digest(keys.get(..len)?);
+    let mut host = data_encoding::BASE32_NOPAD
+        .encode(&digest)
+        .to_ascii_lowercase();
+    host.push_str(".b32.i2p");
+    Some(host)
 }
 
 /// I2P's base64: `-` and `~` instead of `+` and `/`.
@@ -927,7 +1062,7 @@ mod tests {
             "[upnp]\nenabled = false",
             "[http]\nenabled = false",
             "[ssu2]\nenabled = false",
-            "[addressbook]\nenabled = true\ndefaulturl =\nsubscriptions =",
+            "[addressbook]\nenabled = true\ndefaulturl = http://",
             "logfile = /d/i2pd.log",
         ] {
             assert!(config.contains(line), "missing {line:?} in\n{config}");

@@ -67,7 +67,7 @@ pub mod noise;
 #[cfg(feature = "quic")]
 pub mod quic;
 pub mod relisten;
-#[cfg(feature = "tor")]
+#[cfg(any(feature = "tor", feature = "i2p"))]
 pub mod socks;
 mod tcp;
 #[cfg(feature = "tor")]

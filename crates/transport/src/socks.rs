@@ -54,6 +54,7 @@ use tokio::{
     net::TcpStream,
 };
 
+#[cfg(feature = "tor")]
 use crate::tor::OnionAddr;
 
 /// The SOCKS protocol version this client speaks.
@@ -119,6 +120,7 @@ impl From<SocketAddr> for TargetAddr {
     }
 }
 
+#[cfg(feature = "tor")]
 impl From<&OnionAddr> for TargetAddr {
     /// `<56 base32>.onion` (62 bytes, always a valid SOCKS host name) and the port.
     fn from(addr: &OnionAddr) -> Self {

@@ -124,10 +124,13 @@ macro_rules! documented_config {
     };
 }
 
+mod i2p;
 mod tor;
 
+pub use i2p::{I2pConfig, I2pInbound, I2pLayer, I2pMode, InboundArg, parse_i2p_peer};
 pub use tor::{
-    AnonymousInbound, ProxySpecError, TorConfig, TorLayer, TorMode, TxProxy, parse_onion_peer,
+    AnonymousInbound, ProxyNetwork, ProxySpecError, TorConfig, TorLayer, TorMode, TxProxy,
+    parse_onion_peer,
 };
 
 documented_config! {
@@ -159,6 +162,8 @@ documented_config! {
         pub log: LogConfig,
         /// The Tor zone: Umbra's P2P over Tor, beside clearnet.
         pub tor: TorConfig,
+        /// The I2P zone: Umbra's P2P over I2P, beside clearnet.
+        pub i2p: I2pConfig,
     }
 }
 
@@ -206,7 +211,9 @@ documented_config! {
         /// node may connect to them as to any peer it has learnt of.
         ///
         /// Type: list of "HOST:PORT" strings; HOST is a name, an IPv4 address or an
-        /// IPv6 address in brackets. Default: [].
+        /// IPv6 address in brackets. Onion (HOST.onion:PORT) and I2P (B32.b32.i2p, no
+        /// port needed) peers go to the Tor and I2P zones, and are never looked up in
+        /// the DNS. Default: [].
         /// --add-peer flags replace this list.
         /// Example: `add_peers = ["192.0.2.7:18080", "[2001:db8::7]:18080"]`
         pub add_peers: Vec<PeerAddr>,
@@ -306,6 +313,7 @@ fn section_docs(key: &str) -> Option<&'static [FieldDoc]> {
         "p2p" => Some(P2pConfig::FIELD_DOCS),
         "log" => Some(LogConfig::FIELD_DOCS),
         "tor" => Some(tor::TOR_FIELD_DOCS),
+        "i2p" => Some(i2p::I2P_FIELD_DOCS),
         _ => None,
     }
 }
@@ -436,6 +444,9 @@ impl FromStr for PeerAddr {
             host.parse::<std::net::Ipv6Addr>()
                 .map_err(|_| fail("not an IPv6 address inside the brackets"))?;
             (host, port)
+        } else if !input.contains(':') && input.to_ascii_lowercase().ends_with(".i2p") {
+            // I2P has no ports: monerod takes an I2P host alone (and writes port 1).
+            (input, "1")
         } else {
             let (host, port) = input.rsplit_once(':').ok_or_else(|| fail("no port"))?;
             if host.contains(':') {
@@ -642,6 +653,9 @@ pub struct ConfigLayer {
     /// See [`Config::tor`].
     #[serde(default)]
     pub tor: TorLayer,
+    /// See [`Config::i2p`].
+    #[serde(default)]
+    pub i2p: I2pLayer,
 }
 
 /// The `[p2p]` section of a [`ConfigLayer`]. See [`P2pConfig`].
@@ -723,6 +737,7 @@ impl ConfigLayer {
                 status_interval: higher.log.status_interval.or(self.log.status_interval),
             },
             tor: self.tor.overlay(higher.tor),
+            i2p: self.i2p.overlay(higher.i2p),
         }
     }
 
@@ -774,6 +789,7 @@ impl ConfigLayer {
                     .max(1),
             },
             tor: self.tor.resolve(),
+            i2p: self.i2p.resolve(),
         })
     }
 }
@@ -870,6 +886,9 @@ pub enum ConfigError {
     /// UTF-8).
     #[error("cannot write the configuration as TOML: {0}")]
     Serialize(String),
+    /// Command-line flags that contradict each other.
+    #[error("conflicting flags: {0}")]
+    Flags(String),
 }
 
 /// Where in a config file an error is: line, column and, when it can be told, the key.
@@ -1332,6 +1351,10 @@ mod tests {
         }
         let v6: PeerAddr = "[2001:db8::1]:1".parse().unwrap();
         assert_eq!((v6.host(), v6.port()), ("2001:db8::1", 1));
+        let i2p: PeerAddr = "cmeua5767mz2q5jsaelk2rxhf67agrwuetaso5dzbenyzwlbkg2q.b32.i2p"
+            .parse()
+            .unwrap();
+        assert_eq!(i2p.port(), 1, "I2P hosts need no port");
         for bad in [
             "",
             "host",

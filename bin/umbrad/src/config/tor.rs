@@ -274,9 +274,21 @@ impl FromStr for AnonymousInbound {
     }
 }
 
-/// monerod's `--tx-proxy NETWORK,IP:PORT[,MAX[,disable_noise]]`, for network `tor`.
+/// The anonymity network a `--tx-proxy` is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyNetwork {
+    /// `tor`: a system tor's SOCKS port.
+    Tor,
+    /// `i2p`: an I2P router's SOCKS proxy (i2pd's, port 4447 by default).
+    I2p,
+}
+
+/// monerod's `--tx-proxy NETWORK,IP:PORT[,MAX[,disable_noise]]`, for network `tor` or
+/// `i2p`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxProxy {
+    /// Which network.
+    pub network: ProxyNetwork,
     /// The SOCKS proxy.
     pub socks: SocketAddr,
     /// Most outbound connections, if given.
@@ -292,19 +304,16 @@ impl FromStr for TxProxy {
             input: s.to_owned(),
             reason,
         };
+        let expected = || fail("expected tor,IP:PORT[,MAX] or i2p,IP:PORT[,MAX]".to_owned());
         let mut parts = s.split(',');
-        match parts.next() {
-            Some("tor") => {}
-            Some("i2p") => {
-                return Err(fail(
-                    "the I2P zone is not wired into umbrad yet; use tor".to_owned(),
-                ));
-            }
-            _ => return Err(fail("expected tor,IP:PORT[,MAX]".to_owned())),
-        }
+        let network = match parts.next() {
+            Some("tor") => ProxyNetwork::Tor,
+            Some("i2p") => ProxyNetwork::I2p,
+            _ => return Err(expected()),
+        };
         let socks = parts
             .next()
-            .ok_or_else(|| fail("expected tor,IP:PORT[,MAX]".to_owned()))?
+            .ok_or_else(expected)?
             .parse::<SocketAddr>()
             .map_err(|e| fail(format!("the proxy address: {e}")))?;
         let max = parts
@@ -315,7 +324,11 @@ impl FromStr for TxProxy {
             })
             .transpose()?;
         // monerod's optional fourth field (disable_noise) has no meaning here.
-        Ok(Self { socks, max })
+        Ok(Self {
+            network,
+            socks,
+            max,
+        })
     }
 }
 
@@ -344,6 +357,7 @@ mod tests {
         assert_eq!(inbound.local.port(), 28083);
         assert_eq!(inbound.max, Some(25));
         let proxy: TxProxy = "tor,127.0.0.1:9050,10".parse().unwrap();
+        assert_eq!(proxy.network, ProxyNetwork::Tor);
         assert_eq!(proxy.socks.port(), 9050);
         assert_eq!(proxy.max, Some(10));
         let proxy: TxProxy = "tor,127.0.0.1:9050,10,disable_noise".parse().unwrap();
@@ -361,8 +375,12 @@ mod tests {
             let error = input.parse::<AnonymousInbound>().unwrap_err();
             assert!(error.to_string().contains(reason), "{input}: {error}");
         }
-        assert!("i2p,127.0.0.1:1".parse::<TxProxy>().is_err());
+        assert_eq!(
+            "i2p,127.0.0.1:4447".parse::<TxProxy>().unwrap().network,
+            ProxyNetwork::I2p
+        );
         assert!("tor".parse::<TxProxy>().is_err());
+        assert!("i3p,127.0.0.1:1".parse::<TxProxy>().is_err());
         assert!(parse_onion_peer("1.2.3.4:18080").is_err());
         assert!(parse_onion_peer(&format!("{ONION}:18083")).is_ok());
     }

@@ -75,6 +75,21 @@ impl BaseAddr for crate::tor::TorAddr {
     }
 }
 
+#[cfg(feature = "i2p")]
+impl BaseAddr for crate::i2p::I2pEndpoint {
+    fn source_ip(&self) -> Option<IpAddr> {
+        None
+    }
+
+    fn socket_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    fn from_socket_addr(_: SocketAddr) -> Option<Self> {
+        None
+    }
+}
+
 /// A peer that may be an Umbra peer: its address on the network underneath (a socket
 /// address by default), and for an Umbra peer its key.
 ///

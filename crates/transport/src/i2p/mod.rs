@@ -16,7 +16,11 @@
 //!   base64;
 //! - [`reply`]: SAM reply lines, parsed without I/O, with limits;
 //! - [`sam`]: a SAM client over tokio TCP, one command at a time per connection;
-//! - [`SamTransport`]: the [`Transport`](crate::Transport) of the I2P zone.
+//! - [`SamTransport`]: a [`Transport`](crate::Transport) over one SAM session, addressed
+//!   by [`I2pAddr`];
+//! - [`AnyI2p`]: the I2P zone's transport, addressed by [`I2pEndpoint`] (a destination, or
+//!   an inbound connection): SAM both ways, or monerod's way — i2pd's SOCKS proxy out and
+//!   a server tunnel forwarding to a local port in — or a mix.
 //!
 //! # Privacy
 //!
@@ -55,7 +59,9 @@
 //! ```
 
 mod addr;
+mod any;
 mod dest;
+mod endpoint;
 mod error;
 pub mod reply;
 pub mod sam;
@@ -63,10 +69,12 @@ mod session;
 mod transport;
 
 pub use addr::{I2pAddr, I2pAddrError};
+pub use any::{AnyI2p, AnyI2pListener, ForwardedI2p, I2pDial, I2pListen, I2pReader, I2pWriter};
 pub use dest::{
     Destination, DestinationError, MAX_DESTINATION_BYTES, MAX_PRIVATE_KEY_BYTES, PrivateKey,
     SIGNATURE_TYPE_ED25519, decode_base64, encode_base64,
 };
+pub use endpoint::I2pEndpoint;
 pub use error::{ResultCode, SamError};
 pub use sam::{SamReader, TunnelOptions};
 pub use transport::{Resolve, SamConfig, SamListener, SamTransport, SessionKey};
