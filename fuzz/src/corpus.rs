@@ -56,11 +56,11 @@ pub const MAINNET_TXS: &str = "fuzz/seeds/monero-mainnet/tx";
 /// Real Monero mainnet blocks (`<hash>.bin`; copied from
 /// `/work/shared/testdata/monero/mainnet/block` and the consensus crate's test data).
 pub const MAINNET_BLOCKS: &str = "fuzz/seeds/monero-mainnet/block";
-/// Transactions of the regtest chain fixture (`txs/<hash>.bin`, the smallest and one of
-/// each input/output count; CLSAG with Bulletproofs+).
+/// Transactions of the regtest chain fixture (`txs/<hash>.bin`: the smallest of each
+/// input/output count, then the smallest others; CLSAG with Bulletproofs+).
 pub const REGTEST_TXS: &str = "fuzz/seeds/regtest-chain/tx";
-/// Blocks of the regtest chain fixture (`blocks/<height>.bin`: the first six, and blocks
-/// with transactions). Block 1 is the one [`crate::consensus::regtest_context`] accepts.
+/// Blocks of the regtest chain fixture (`blocks/<height>.bin`: the first six, 60, the last
+/// (2199), and twelve blocks with transactions). Block 1 is the one [`crate::consensus::regtest_context`] accepts.
 pub const REGTEST_BLOCKS: &str = "fuzz/seeds/regtest-chain/block";
 /// Regression inputs: `<target>/<any name>`.
 pub const REGRESSIONS: &str = "fuzz/regressions";
