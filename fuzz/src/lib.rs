@@ -6,7 +6,7 @@
 //!
 //! ```text
 //!  fuzz/libfuzzer (cargo-fuzz, libFuzzer)  ─┐
-//!                                           ├─▶ umbra_fuzz::<check>(&[u8]) ─▶ epee / levin / wire
+//!                                           ├─▶ umbra_fuzz::<check>(&[u8]) ─▶ epee / levin / wire / consensus / …
 //!  fuzz/tests/corpora.rs (cargo test, CI)  ─┘
 //! ```
 //!
