@@ -7,6 +7,9 @@
 //!   `*.bin`);
 //! - epee documents: monerod's fuzz corpus for `load_from_binary` ([`MONEROD_BINARY`]) and
 //!   peers files written by the address book's own save ([`PEERS_FILES`]);
+//! - transaction and block blobs in Monero's consensus encoding: real mainnet ones
+//!   ([`MAINNET_TXS`], [`MAINNET_BLOCKS`]) and some of the regtest chain fixture's
+//!   ([`REGTEST_TXS`], [`REGTEST_BLOCKS`]), `*.bin`;
 //! - regression inputs, one folder per target ([`REGRESSIONS`]`/<target>/`): inputs that
 //!   once broke a check, kept byte for byte. Those that still break it, because the bug
 //!   is not fixed yet, are listed in [`OPEN_BUGS`] (`<target>/<file>  what is wrong`, one
@@ -18,8 +21,9 @@
 //! documents and the bodies of the frames (after the 33-byte header); [`crate::levin_stream`]
 //! gets the frames behind a few chunking/config prefixes, all frames in one stream with
 //! noise between them, each frame re-sent padded and fragmented as monerod does on Tor,
-//! and each document wrapped in a frame. Regression inputs go to their own target as they
-//! are.
+//! and each document wrapped in a frame; [`crate::consensus_tx`] and
+//! [`crate::consensus_block`] get the transaction and block blobs as they are. Regression
+//! inputs go to their own target as they are.
 
 use std::{
     fs, io,
@@ -45,6 +49,19 @@ pub const MONEROD_BINARY: &str = "fuzz/seeds/monerod-fuzz/load-from-binary";
 pub const PEERS_FILES: &str = "fuzz/seeds/address-book";
 /// Frames captured from monerod 0.18 for `umbra-wire`'s tests (`*.bin`).
 pub const CAPTURED_FRAMES: &str = "crates/wire/tests/data/monerod";
+/// Real Monero mainnet transactions (`<hash>.bin`, consensus encoding; copied from
+/// `/work/shared/testdata/monero/mainnet/tx` and `crates/consensus/src/tx/testdata/mainnet/tx`):
+/// version 1 and RingCT (Borromean, Bulletproofs, CLSAG).
+pub const MAINNET_TXS: &str = "fuzz/seeds/monero-mainnet/tx";
+/// Real Monero mainnet blocks (`<hash>.bin`; copied from
+/// `/work/shared/testdata/monero/mainnet/block` and the consensus crate's test data).
+pub const MAINNET_BLOCKS: &str = "fuzz/seeds/monero-mainnet/block";
+/// Transactions of the regtest chain fixture (`txs/<hash>.bin`: the smallest of each
+/// input/output count, then the smallest others; CLSAG with Bulletproofs+).
+pub const REGTEST_TXS: &str = "fuzz/seeds/regtest-chain/tx";
+/// Blocks of the regtest chain fixture (`blocks/<height>.bin`: the first six, 60, the last
+/// (2199), and twelve blocks with transactions). Block 1 is the one [`crate::consensus::regtest_context`] accepts.
+pub const REGTEST_BLOCKS: &str = "fuzz/seeds/regtest-chain/block";
 /// Regression inputs: `<target>/<any name>`.
 pub const REGRESSIONS: &str = "fuzz/regressions";
 /// The regression inputs of bugs that are not fixed yet: `<target>/<file>  description`.
@@ -95,6 +112,10 @@ pub struct Seeds {
     pub frames: Vec<Seed>,
     /// Epee documents.
     pub documents: Vec<Seed>,
+    /// Transaction blobs.
+    pub txs: Vec<Seed>,
+    /// Block blobs.
+    pub blocks: Vec<Seed>,
     /// Regression inputs of fixed bugs, with the name of their target.
     pub regressions: Vec<(&'static str, Seed)>,
     /// Regression inputs of open bugs (listed in [`OPEN_BUGS`]): the check still fails.
@@ -181,6 +202,10 @@ impl Seeds {
         frames.extend(load(&root.join(CAPTURED_FRAMES), ".bin", "captured-")?);
         let mut documents = load(&root.join(MONEROD_BINARY), "", "monerod-fuzz-binary-")?;
         documents.extend(load(&root.join(PEERS_FILES), ".epee", "address-book-")?);
+        let mut txs = load(&root.join(MAINNET_TXS), ".bin", "mainnet-tx-")?;
+        txs.extend(load(&root.join(REGTEST_TXS), ".bin", "regtest-tx-")?);
+        let mut blocks = load(&root.join(MAINNET_BLOCKS), ".bin", "mainnet-block-")?;
+        blocks.extend(load(&root.join(REGTEST_BLOCKS), ".bin", "regtest-block-")?);
         let mut regressions = Vec::new();
         let mut open_bugs = Vec::new();
         let mut open = open_bug_list(root)?;
@@ -225,6 +250,8 @@ impl Seeds {
         Ok(Self {
             frames,
             documents,
+            txs,
+            blocks,
             regressions,
             open_bugs,
         })
@@ -244,6 +271,8 @@ impl Seeds {
                     bytes: bytes.to_vec(),
                 })
                 .collect(),
+            Input::TxBlob => self.txs.clone(),
+            Input::BlockBlob => self.blocks.clone(),
         };
         inputs.extend(
             self.regressions

@@ -1,12 +1,12 @@
 //! Fuzz checks for every Umbra decoder of untrusted bytes: epee documents
-//! ([`umbra_epee`]), levin byte streams ([`umbra_levin`]) and every Monero P2P message
-//! body ([`umbra_wire`]).
+//! ([`umbra_epee`]), levin byte streams ([`umbra_levin`]), every Monero P2P message
+//! body ([`umbra_wire`]), and block and transaction blobs ([`umbra_consensus`]).
 //!
 //! # Where it sits
 //!
 //! ```text
 //!  fuzz/libfuzzer (cargo-fuzz, libFuzzer)  ─┐
-//!                                           ├─▶ umbra_fuzz::<check>(&[u8]) ─▶ epee / levin / wire
+//!                                           ├─▶ umbra_fuzz::<check>(&[u8]) ─▶ epee / levin / wire / consensus / …
 //!  fuzz/tests/corpora.rs (cargo test, CI)  ─┘
 //! ```
 //!
@@ -27,6 +27,8 @@
 //! | [`socks_reply`] | a config byte + what a SOCKS5 proxy sends | see [`tor::socks_reply`]: the parsers never ask for more than a reply can hold, what parses re-encodes to its bytes, the client handshake buffers at most one reply, and the chunking changes nothing |
 //! | [`tor_control_reply`] | a config byte + what tor's control port sends | see [`tor::tor_control_reply`]: buffering stays within the line limit, the chunking changes nothing, every reply re-encodes to bytes that parse back to it |
 //! | [`sam_reply`] | what an I2P SAM bridge sends | see [`i2p::sam_reply`]: lines stay bounded, replies, addresses, destinations and keys re-encode to what was parsed |
+//! | [`consensus_tx`] | a transaction blob | see [`consensus::consensus_tx`]: what decodes is its own canonical encoding and decodes again to the same hash; the semantic checks give a verdict at six hard forks, and what passes asks for one ring per input |
+//! | [`consensus_block`] | a block blob | see [`consensus::consensus_block`]: parsing and the header and coinbase rules against a regtest chain give a verdict, never "parsed but not its own encoding" |
 //! | `wire_*` (17) | a message body | the message has the command and kind it was decoded with, and encode → decode gives an equal [`Message`] whose encoding is canonical |
 //!
 //! "Canonical" means what monerod writes: read back as a dynamic [`Section`], the bytes
@@ -43,7 +45,7 @@
 //! for target in umbra_fuzz::TARGETS {
 //!     (target.check)(b"\x01\x21\x01\x01 not a message");
 //! }
-//! assert_eq!(umbra_fuzz::TARGETS.len(), 26);
+//! assert_eq!(umbra_fuzz::TARGETS.len(), 28);
 //! ```
 
 // Panics ARE the fuzz oracle in this crate: every `assert!` and `panic!` here states a
@@ -52,10 +54,12 @@
 // `get`/`split_*`.
 #![allow(clippy::panic)]
 
+pub mod consensus;
 pub mod corpus;
 pub mod i2p;
 pub mod tor;
 
+pub use consensus::{consensus_block, consensus_tx};
 pub use i2p::sam_reply;
 pub use tor::{socks_reply, tor_control_reply};
 
@@ -91,6 +95,11 @@ pub enum Input {
     /// connection (SOCKS5, tor's control port, a SAM bridge); seeded with
     /// [`corpus::PROXY_SEEDS`].
     ProxyReply,
+    /// A transaction blob (consensus encoding); seeded with mainnet and regtest
+    /// transactions.
+    TxBlob,
+    /// A block blob (consensus encoding); seeded with mainnet and regtest blocks.
+    BlockBlob,
 }
 
 /// One fuzz target: a check and what it takes.
@@ -177,6 +186,8 @@ macro_rules! wire_checks {
                 check: tor_control_reply,
             },
             Target { name: "sam_reply", input: Input::ProxyReply, check: sam_reply },
+            Target { name: "consensus_tx", input: Input::TxBlob, check: consensus_tx },
+            Target { name: "consensus_block", input: Input::BlockBlob, check: consensus_block },
             $(Target { name: stringify!($name), input: Input::EpeeBody, check: $name },)*
         ];
     };

@@ -80,8 +80,60 @@ fn the_seed_files_are_there() {
             .iter()
             .any(|s| s.name == "address-book-clearnet-peers.epee")
     );
+    // 8 mainnet and 20 regtest transactions, 5 mainnet and 20 regtest blocks.
+    assert!(seeds.txs.len() >= 28, "{} transactions", seeds.txs.len());
+    assert!(seeds.blocks.len() >= 25, "{} blocks", seeds.blocks.len());
     for target in TARGETS {
         assert!(!inputs(target).is_empty(), "{} has no seeds", target.name);
+    }
+}
+
+/// The consensus checks' oracles must not be vacuous: every transaction seed decodes
+/// (except the one mainnet coinbase transaction, which `Tx::parse` refuses as such) and
+/// passes the semantic checks at one of the hard forks `consensus_tx` tries.
+#[test]
+fn every_transaction_seed_passes_the_semantic_checks_at_some_hard_fork() {
+    use umbra_consensus::tx::{Reason, SemanticRules, Tx, semantic};
+    let mut coinbase = 0;
+    for seed in &seeds().txs {
+        let tx = match Tx::parse(&seed.bytes) {
+            Ok(tx) => tx,
+            Err(e) if matches!(e.reason, Reason::CoinbaseInput { .. }) => {
+                coinbase += 1;
+                continue;
+            }
+            Err(e) => panic!("{}: {e}", seed.name),
+        };
+        let passed: Vec<_> = umbra_fuzz::consensus::TX_HARD_FORKS
+            .into_iter()
+            .filter(|&hard_fork| {
+                let rules = SemanticRules {
+                    hard_fork,
+                    max_weight: u64::MAX,
+                };
+                semantic::check(tx.clone(), &rules).is_ok()
+            })
+            .collect();
+        assert!(!passed.is_empty(), "{} passes at no hard fork", seed.name);
+    }
+    assert_eq!(coinbase, 1);
+}
+
+/// Every block seed parses; the regtest fixture's block 1 passes every header and coinbase
+/// rule against the context `consensus_block` uses, and the other blocks get as far as a
+/// rule (they do not follow the genesis block).
+#[test]
+fn block_seeds_parse_and_regtest_block_1_is_accepted() {
+    use umbra_consensus::block::{BlockBytesCheck, check_block_bytes};
+    let ctx = umbra_fuzz::consensus::regtest_context();
+    for seed in &seeds().blocks {
+        let verdict = check_block_bytes(&seed.bytes, ctx);
+        let expected = if seed.name == "regtest-block-1.bin" {
+            BlockBytesCheck::Accepted
+        } else {
+            BlockBytesCheck::Refused
+        };
+        assert_eq!(verdict, expected, "{}", seed.name);
     }
 }
 
@@ -203,7 +255,7 @@ fn there_is_one_wire_check_per_message_and_kind() {
     assert_eq!(WIRE_TARGETS.len(), 17);
     let names: BTreeSet<&str> = TARGETS.iter().map(|t| t.name).collect();
     assert_eq!(names.len(), TARGETS.len(), "target names are unique");
-    assert_eq!(TARGETS.len(), 9 + WIRE_TARGETS.len());
+    assert_eq!(TARGETS.len(), 11 + WIRE_TARGETS.len());
 }
 
 /// Every check has a cargo-fuzz target (and a `[[bin]]` for it), and nothing else does.
@@ -242,6 +294,8 @@ fn every_seed_passes_every_check() {
         .frames
         .iter()
         .chain(&seeds.documents)
+        .chain(&seeds.txs)
+        .chain(&seeds.blocks)
         .chain(seeds.regressions.iter().map(|(_, s)| s))
         .collect();
     for target in TARGETS {
@@ -393,6 +447,27 @@ fn arbitrary_input(target: &Target) -> BoxedStrategy<Vec<u8>> {
                 let mut input = vec![config];
                 input.extend_from_slice(line.as_bytes());
                 input
+            }),
+        ]
+        .boxed(),
+        // Transactions: arbitrary bytes, and bytes behind a version-2 prefix head (version,
+        // unlock time 0, one input of type `txin_to_key` with amount 0).
+        Input::TxBlob => prop_oneof![
+            bytes.clone(),
+            bytes.prop_map(|tail| {
+                let mut tx = vec![0x02, 0x00, 0x01, 0x02, 0x00];
+                tx.extend(tail);
+                tx
+            }),
+        ]
+        .boxed(),
+        // Blocks: arbitrary bytes, and bytes behind a version-16 header head.
+        Input::BlockBlob => prop_oneof![
+            bytes.clone(),
+            bytes.prop_map(|tail| {
+                let mut block = vec![0x10, 0x10];
+                block.extend(tail);
+                block
             }),
         ]
         .boxed(),
