@@ -5,13 +5,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::ports::{self, DeadPort};
-use crate::process;
+use crate::process::{self, ChildGuard};
 use crate::rpc::{GenerateBlocks, RpcClient, RpcError};
 
 /// Where the kit looks for monerod when neither [`MonerodBuilder::binary`] nor the
@@ -327,11 +327,7 @@ impl MonerodBuilder {
             })?;
             let pid = child.id();
             tracing::debug!(pid, %p2p_addr, %rpc_addr, attempt, "monerod spawned");
-            let mut guard = ChildGuard {
-                child: Some(child),
-                pid,
-                stop_timeout: self.stop_timeout,
-            };
+            let mut guard = ChildGuard::new(child, "monerod", self.stop_timeout);
             let started = Instant::now();
             let not_ready =
                 match wait_until_ready(&mut guard, rpc_addr, p2p_addr, self.start_timeout) {
@@ -510,49 +506,6 @@ pub(crate) fn resolve_monerod_binary(explicit: Option<&Path>) -> PathBuf {
         default.to_path_buf()
     } else {
         PathBuf::from("monerod")
-    }
-}
-
-/// Owns the child process and stops it when dropped.
-#[derive(Debug)]
-struct ChildGuard {
-    /// `None` once the child has been reaped.
-    child: Option<Child>,
-    pid: u32,
-    stop_timeout: Duration,
-}
-
-impl ChildGuard {
-    /// The exit status if the child has exited (and reaps it).
-    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        let Some(child) = self.child.as_mut() else {
-            return Ok(None);
-        };
-        let status = child.try_wait()?;
-        if status.is_some() {
-            self.child = None;
-        }
-        Ok(status)
-    }
-
-    /// Stops the child: `SIGTERM`, up to `stop_timeout` for it to exit, then `SIGKILL`; reaps
-    /// it either way. `Ok(None)` when it had already been reaped.
-    fn stop(&mut self) -> io::Result<Option<ExitStatus>> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(None);
-        };
-        process::stop_child(&mut child, "monerod", self.stop_timeout).map(Some)
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let pid = self.pid;
-        match self.stop() {
-            Ok(Some(status)) => tracing::debug!(pid, %status, "monerod stopped"),
-            Ok(None) => {}
-            Err(error) => tracing::error!(pid, %error, "could not stop monerod"),
-        }
     }
 }
 
@@ -826,7 +779,7 @@ impl Monerod {
 
     /// Whether the process is still running (reaps it if it has exited).
     pub fn is_running(&mut self) -> bool {
-        matches!(self.guard.try_wait(), Ok(None)) && self.guard.child.is_some()
+        matches!(self.guard.try_wait(), Ok(None)) && self.guard.is_held()
     }
 
     /// Stops it now (what `Drop` does) and returns its exit status; a clean shutdown after

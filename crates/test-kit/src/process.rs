@@ -13,6 +13,68 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Owns a spawned child process and stops it ([`stop_child`]) when dropped.
+#[derive(Debug)]
+pub(crate) struct ChildGuard {
+    /// `None` once the child has been reaped.
+    child: Option<Child>,
+    /// Its pid (kept after reaping, for logs).
+    pub(crate) pid: u32,
+    /// Its name in log lines.
+    name: &'static str,
+    /// How long it may take to exit after `SIGTERM`.
+    pub(crate) stop_timeout: Duration,
+}
+
+impl ChildGuard {
+    /// Takes ownership of `child`, named `name` in log lines.
+    pub(crate) fn new(child: Child, name: &'static str, stop_timeout: Duration) -> Self {
+        Self {
+            pid: child.id(),
+            child: Some(child),
+            name,
+            stop_timeout,
+        }
+    }
+
+    /// Whether the child has not been reaped yet.
+    pub(crate) fn is_held(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The exit status if the child has exited (and reaps it).
+    pub(crate) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        let Some(child) = self.child.as_mut() else {
+            return Ok(None);
+        };
+        let status = child.try_wait()?;
+        if status.is_some() {
+            self.child = None;
+        }
+        Ok(status)
+    }
+
+    /// Stops the child: `SIGTERM`, up to `stop_timeout` for it to exit, then `SIGKILL`; reaps
+    /// it either way. `Ok(None)` when it had already been reaped.
+    pub(crate) fn stop(&mut self) -> io::Result<Option<ExitStatus>> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(None);
+        };
+        stop_child(&mut child, self.name, self.stop_timeout).map(Some)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let (pid, name) = (self.pid, self.name);
+        match self.stop() {
+            Ok(Some(status)) => tracing::debug!(pid, %status, "{name} stopped"),
+            Ok(None) => {}
+            Err(error) => tracing::error!(pid, %error, "could not stop {name}"),
+        }
+    }
+}
+
 /// How often [`stop_child`] checks whether the child has exited.
 const STOP_POLL: Duration = Duration::from_millis(50);
 

@@ -29,7 +29,7 @@ use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,7 @@ use crate::monerod::{
     BIND_FAILURE_MARKER, keep_dirs_requested, log_excerpt, open_attempt_log, read_from,
 };
 use crate::ports;
-use crate::process;
+use crate::process::{self, ChildGuard};
 use crate::rpc::{Hash, RpcClient, RpcError};
 
 /// Where the kit looks for monero-wallet-rpc when neither [`WalletRpcBuilder::binary`] nor
@@ -227,11 +227,7 @@ impl WalletRpcBuilder {
                 source,
             })?;
             let pid = child.id();
-            let mut guard = WalletGuard {
-                child: Some(child),
-                pid,
-                stop_timeout: self.stop_timeout,
-            };
+            let mut guard = ChildGuard::new(child, "monero-wallet-rpc", self.stop_timeout);
             tracing::debug!(pid, %rpc_addr, attempt, "monero-wallet-rpc spawned");
             match wait_until_ready(&mut guard, rpc_addr, self.start_timeout) {
                 Ok(()) => {
@@ -340,7 +336,7 @@ enum Wait {
 }
 
 fn wait_until_ready(
-    guard: &mut WalletGuard,
+    guard: &mut ChildGuard,
     rpc_addr: SocketAddr,
     timeout: Duration,
 ) -> Result<(), Wait> {
@@ -367,45 +363,6 @@ fn wait_until_ready(
     }
 }
 
-/// Owns the child and stops it when dropped.
-#[derive(Debug)]
-struct WalletGuard {
-    child: Option<Child>,
-    pid: u32,
-    stop_timeout: Duration,
-}
-
-impl WalletGuard {
-    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        let Some(child) = self.child.as_mut() else {
-            return Ok(None);
-        };
-        let status = child.try_wait()?;
-        if status.is_some() {
-            self.child = None;
-        }
-        Ok(status)
-    }
-
-    fn stop(&mut self) -> io::Result<Option<ExitStatus>> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(None);
-        };
-        process::stop_child(&mut child, "monero-wallet-rpc", self.stop_timeout).map(Some)
-    }
-}
-
-impl Drop for WalletGuard {
-    fn drop(&mut self) {
-        let pid = self.pid;
-        match self.stop() {
-            Ok(Some(status)) => tracing::debug!(pid, %status, "monero-wallet-rpc stopped"),
-            Ok(None) => {}
-            Err(error) => tracing::error!(pid, %error, "could not stop monero-wallet-rpc"),
-        }
-    }
-}
-
 /// A running `monero-wallet-rpc` on 127.0.0.1, stopped (by its pid: `SIGTERM`, then `SIGKILL`
 /// after the grace) when dropped; its temporary dirs are deleted after it stopped.
 ///
@@ -425,7 +382,7 @@ impl Drop for WalletGuard {
 /// ```
 #[derive(Debug)]
 pub struct WalletRpc {
-    guard: WalletGuard,
+    guard: ChildGuard,
     rpc_addr: SocketAddr,
     rpc: RpcClient,
     wallet_dir: PathBuf,
